@@ -1,0 +1,105 @@
+"""The one shape the engine sees, whatever the platform.
+
+Error tree (providers classify; the engine alone decides whether and when to retry)::
+
+    ProviderError
+    ├── RateLimited          429 / quota: retry after ``retry_after`` seconds (the provider's hint)
+    ├── TransientError       5xx, timeout, connection reset: retry with backoff
+    ├── PermanentError       other 4xx, refusal, bad request: do not retry
+    │   └── AuthError        401 / 403: do not retry; opens the platform's circuit breaker
+    └── MalformedResponse    a 200 that does not parse, or a failed status inside a 200: retry
+
+Every message is scrubbed of secrets before it is built into an exception (see ``scrub``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    url: str  # normalised (see providers.citations.normalize_url)
+    domain: str  # host without "www."
+    title: str | None
+    position: int  # 1-based order of first appearance within the answer
+    cited: bool  # True: the answer text cites it; False: only retrieved
+
+
+@dataclass(slots=True)
+class ProviderResult:
+    text: str
+    model_version: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost: Decimal | None  # USD; None when usage is missing
+    latency_ms: int
+    citations: list[Citation] = field(default_factory=list)
+    request_id: str | None = None
+    raw: Any = None  # the decoded JSON response, kept for reparsing
+    metadata: dict[str, Any] = field(default_factory=dict)  # e.g. provider_cost, searches, usage_missing
+
+
+class ProviderError(Exception):
+    """Base of every classified provider failure."""
+
+    error_class = "provider_error"
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+
+
+class RateLimited(ProviderError):
+    error_class = "rate_limited"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, request_id=request_id)
+        self.retry_after = retry_after
+
+
+class TransientError(ProviderError):
+    error_class = "transient"
+
+
+class PermanentError(ProviderError):
+    error_class = "permanent"
+    retryable = False
+
+
+class AuthError(PermanentError):
+    error_class = "auth"
+
+
+class MalformedResponse(ProviderError):
+    error_class = "malformed"
+
+
+# Known API-key shapes, scrubbed even when not configured (e.g. a key echoed from another account).
+_KEY_SHAPES = re.compile(
+    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{16,}|pplx-[A-Za-z0-9]{16,}"
+    r"|AIza[0-9A-Za-z_\-]{30,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """Remove every configured secret and known key shapes from ``text``."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    return _KEY_SHAPES.sub("***", text)
