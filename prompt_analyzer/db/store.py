@@ -1,0 +1,490 @@
+"""Every SQL statement of the project.
+
+Async psycopg 3 over a psycopg_pool pool; rows come back as dicts.  Large reads are keyset-paged
+(memory does not grow with the number of prompts), large writes are set-based (one statement creates
+a batch's jobs, however many prompts there are).
+
+The unit of work is a (job, platform) pair.  Its state is the ``ai_responses`` row: no row = pending,
+``processing`` = claimed by ``claimed_by`` until ``claim_expires_at``, then ``success`` or ``error``.
+A pair that succeeded is never claimed again.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrompt:
+    project_id: uuid.UUID
+    prompt_text: str
+    is_active: bool = True
+    platforms: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PairWork:
+    """A (job, platform) pair to call."""
+
+    job_id: uuid.UUID
+    prompt_id: uuid.UUID
+    project_id: uuid.UUID
+    prompt_text: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class CitationRow:
+    position: int
+    url: str
+    domain: str
+    title: str | None
+    cited: bool
+
+
+@dataclass(slots=True)
+class SuccessRecord:
+    response_id: uuid.UUID
+    job_id: uuid.UUID
+    model_version: str | None
+    response_text: str
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost: Decimal | None
+    execution_time_ms: int
+    metadata: dict[str, Any]
+    citations: Sequence[CitationRow]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+# Recompute jobs' counters and status from their rows.  For one job, run it after locking the job row
+# (_LOCK_JOB): under READ COMMITTED each statement then sees every earlier commit on that job.
+_RECOMPUTE_TEMPLATE = """
+UPDATE analysis_jobs j SET
+    completed_platforms = s.ok,
+    failed_platforms = s.err,
+    status = CASE WHEN s.ok + s.err >= j.total_platforms
+                  THEN CASE WHEN s.ok > 0 THEN 'completed' ELSE 'failed' END
+                  WHEN s.ok + s.err + s.busy > 0 THEN 'running' ELSE 'pending' END,
+    started_at = CASE WHEN s.ok + s.err + s.busy > 0 THEN coalesce(j.started_at, now()) END,
+    completed_at = CASE WHEN s.ok + s.err >= j.total_platforms THEN coalesce(j.completed_at, now()) END,
+    updated_at = now()
+FROM (SELECT jj.id AS job,
+             count(r.id) FILTER (WHERE r.status = 'success') AS ok,
+             count(r.id) FILTER (WHERE r.status = 'error') AS err,
+             count(r.id) FILTER (WHERE r.status = 'processing') AS busy
+      FROM analysis_jobs jj LEFT JOIN ai_responses r ON r.analysis_job_id = jj.id
+      WHERE JOBS GROUP BY jj.id) s
+WHERE j.id = s.job
+"""
+_RECOMPUTE_JOB = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = %(job)s")
+_RECOMPUTE_BATCH_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.batch_id = %(b)s")
+_LOCK_JOB = "SELECT 1 FROM analysis_jobs WHERE id = %(job)s FOR UPDATE"
+
+
+class Store:
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self.pool = pool
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetchone(self, query: Any, params: Any = None) -> Row | None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    async def fetchall(self, query: Any, params: Any = None) -> list[Row]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
+
+    async def server_version(self) -> str:
+        row = await self.fetchone("SELECT current_setting('server_version') AS v")
+        return str(row["v"]) if row else "?"
+
+    # ------------------------------------------------------------------------------- prompts
+
+    async def add_prompt(self, p: NewPrompt) -> Row:
+        row = await self.fetchone(
+            """INSERT INTO prompt_tracking (project_id, prompt_text, is_active, platforms)
+               VALUES (%s, %s, %s, %s) RETURNING id, project_id, prompt_text, is_active, platforms""",
+            (p.project_id, p.prompt_text, p.is_active, p.platforms),
+        )
+        assert row is not None
+        return row
+
+    async def import_prompts(self, prompts: Sequence[NewPrompt]) -> int:
+        """All or nothing: one transaction, COPY for speed."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            async with cur.copy(
+                "COPY prompt_tracking (project_id, prompt_text, is_active, platforms) FROM STDIN"
+            ) as copy:
+                for p in prompts:
+                    await copy.write_row((p.project_id, p.prompt_text, p.is_active, p.platforms))
+        return len(prompts)
+
+    async def get_prompt(self, prompt_id: uuid.UUID) -> Row | None:
+        return await self.fetchone(
+            "SELECT id, project_id, prompt_text, is_active, platforms FROM prompt_tracking WHERE id = %s",
+            (prompt_id,),
+        )
+
+    async def iter_prompts(
+        self, *, project_ids: Sequence[uuid.UUID] = (), include_inactive: bool = False, page_size: int = 500
+    ) -> AsyncIterator[Row]:
+        """Keyset-paged: at most one page in memory, however many prompts there are."""
+        after = uuid.UUID(int=0)
+        while True:
+            rows = await self.fetchall(
+                """SELECT id, project_id, prompt_text, is_active, platforms, created_at
+                   FROM prompt_tracking
+                   WHERE id > %(after)s AND (%(all)s OR is_active)
+                     AND (cardinality(%(projects)s::uuid[]) = 0 OR project_id = ANY(%(projects)s::uuid[]))
+                   ORDER BY id LIMIT %(n)s""",
+                {"after": after, "all": include_inactive, "projects": list(project_ids), "n": page_size},
+            )
+            for r in rows:
+                yield r
+            if len(rows) < page_size:
+                return
+            after = rows[-1]["id"]
+
+    async def deactivate_prompt(self, prompt_id: uuid.UUID) -> bool:
+        row = await self.fetchone(
+            """UPDATE prompt_tracking SET is_active = false, updated_at = now()
+               WHERE id = %s RETURNING id""",
+            (prompt_id,),
+        )
+        return row is not None
+
+    async def count_active_prompts(self) -> int:
+        row = await self.fetchone("SELECT count(*) AS n FROM prompt_tracking WHERE is_active")
+        return int(row["n"]) if row else 0
+
+    # ------------------------------------------------------------------------------- batches
+
+    async def get_batch(self, batch_id: uuid.UUID) -> Row | None:
+        return await self.fetchone("SELECT * FROM analysis_batches WHERE id = %s", (batch_id,))
+
+    async def get_batch_by_key(self, key: str) -> Row | None:
+        return await self.fetchone("SELECT * FROM analysis_batches WHERE idempotency_key = %s", (key,))
+
+    async def last_batch(self) -> Row | None:
+        return await self.fetchone("SELECT * FROM analysis_batches ORDER BY started_at DESC, id DESC LIMIT 1")
+
+    async def create_batch(
+        self,
+        *,
+        key: str,
+        trigger: str,
+        platforms: Sequence[str],
+        project_ids: Sequence[uuid.UUID] = (),
+        prompt_ids: Sequence[uuid.UUID] = (),
+        limit: int | None = None,
+    ) -> tuple[Row, bool]:
+        """Create the batch and all its jobs in one transaction; (batch, created).
+
+        An existing batch with the same key is returned untouched (created=False): that is a resume.
+        A job asks the prompt's own platforms (null = all) intersected with the batch's; a prompt with
+        none left is skipped.
+        """
+        filters = {"projects": [str(p) for p in project_ids], "prompts": [str(p) for p in prompt_ids],
+                   "limit": limit}
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """INSERT INTO analysis_batches (idempotency_key, trigger, status, platforms, filters)
+                   VALUES (%s, %s, 'running', %s, %s)
+                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING *""",
+                (key, trigger, list(platforms), _json(filters)),
+            )
+            batch = await cur.fetchone()
+            if batch is None:
+                cur = await conn.execute("SELECT * FROM analysis_batches WHERE idempotency_key = %s", (key,))
+                existing = await cur.fetchone()
+                assert existing is not None
+                return existing, False
+            cur = await conn.execute(
+                """WITH chosen AS (
+                       SELECT p.id, p.project_id,
+                              ARRAY(SELECT x FROM unnest(%(platforms)s::text[]) AS x
+                                    WHERE p.platforms IS NULL OR x = ANY(p.platforms)) AS plats
+                       FROM prompt_tracking p
+                       WHERE p.is_active
+                         AND (cardinality(%(projects)s::uuid[]) = 0 OR p.project_id = ANY(%(projects)s::uuid[]))
+                         AND (cardinality(%(prompts)s::uuid[]) = 0 OR p.id = ANY(%(prompts)s::uuid[]))
+                       ORDER BY p.id),
+                   limited AS (SELECT * FROM chosen WHERE cardinality(plats) > 0 LIMIT %(limit)s)
+                   INSERT INTO analysis_jobs (batch_id, project_id, prompt_tracking_id, status,
+                                              total_platforms, platforms)
+                   SELECT %(batch)s, project_id, id, 'pending', cardinality(plats), plats FROM limited
+                   ON CONFLICT (batch_id, prompt_tracking_id) DO NOTHING""",
+                {"platforms": list(platforms), "projects": list(project_ids), "prompts": list(prompt_ids),
+                 "limit": limit, "batch": batch["id"]},
+            )
+            n = cur.rowcount
+            cur = await conn.execute(
+                "UPDATE analysis_batches SET total_jobs = %s WHERE id = %s RETURNING *", (n, batch["id"])
+            )
+            batch = await cur.fetchone()
+            assert batch is not None
+            return batch, True
+
+    async def set_batch_status(self, batch_id: uuid.UUID, status: str, *, finished: bool) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """UPDATE analysis_batches SET status = %s, updated_at = now(),
+                          completed_at = CASE WHEN %s THEN now() END
+                   WHERE id = %s""",
+                (status, finished, batch_id),
+            )
+
+    async def reconcile_jobs(self, batch_id: uuid.UUID) -> None:
+        """Recompute every job of the batch from its rows (end of run, after recovery)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(_RECOMPUTE_BATCH_JOBS, {"b": batch_id})
+
+    async def refresh_batch_counters(self, batch_id: uuid.UUID) -> Row:
+        row = await self.fetchone(
+            """UPDATE analysis_batches b SET total_jobs = s.total, completed_jobs = s.done,
+                      failed_jobs = s.failed, updated_at = now()
+               FROM (SELECT count(*) AS total,
+                            count(*) FILTER (WHERE status = 'completed') AS done,
+                            count(*) FILTER (WHERE status = 'failed') AS failed
+                     FROM analysis_jobs WHERE batch_id = %(b)s) s
+               WHERE b.id = %(b)s RETURNING b.*""",
+            {"b": batch_id},
+        )
+        assert row is not None
+        return row
+
+    async def pair_counts(self, batch_id: uuid.UUID, platforms: Sequence[str] = ()) -> dict[str, Row]:
+        """Per platform: total pairs, success, error, processing, pending."""
+        rows = await self.fetchall(
+            """SELECT x.platform,
+                      count(*) AS total,
+                      count(r.id) FILTER (WHERE r.status = 'success') AS success,
+                      count(r.id) FILTER (WHERE r.status = 'error') AS error,
+                      count(r.id) FILTER (WHERE r.status = 'processing') AS processing,
+                      count(*) FILTER (WHERE r.id IS NULL) AS pending
+               FROM analysis_jobs j
+               CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
+               LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
+               WHERE j.batch_id = %(b)s
+                 AND (cardinality(%(p)s::text[]) = 0 OR x.platform = ANY(%(p)s::text[]))
+               GROUP BY x.platform""",
+            {"b": batch_id, "p": list(platforms)},
+        )
+        return {r["platform"]: r for r in rows}
+
+    # ------------------------------------------------------------------------------- pairs
+
+    async def pending_pairs(
+        self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int
+    ) -> list[PairWork]:
+        """A page of the batch's pairs on ``platform`` that have not succeeded and are not held by a live claim."""
+        rows = await self.fetchall(
+            """SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id, p.prompt_text
+               FROM analysis_jobs j
+               JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
+               LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = %(pl)s
+               WHERE j.batch_id = %(b)s AND j.id > %(after)s AND %(pl)s = ANY(j.platforms)
+                 AND (r.id IS NULL OR r.status = 'error'
+                      OR (r.status = 'processing' AND r.claim_expires_at < now()))
+               ORDER BY j.id LIMIT %(n)s""",
+            {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit},
+        )
+        return [PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"], platform)
+                for r in rows]
+
+    async def expire_claims(self, batch_id: uuid.UUID, *, except_owner: str) -> int:
+        """Holding the batch lock proves every other claim's owner is gone: expire them now."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE ai_responses r SET claim_expires_at = now() - interval '1 second'
+                   FROM analysis_jobs j
+                   WHERE j.batch_id = %s AND r.analysis_job_id = j.id AND r.status = 'processing'
+                     AND r.claimed_by IS DISTINCT FROM %s""",
+                (batch_id, except_owner),
+            )
+            return cur.rowcount
+
+    async def claim(self, pair: PairWork, *, owner: str, lease_s: float) -> uuid.UUID | None:
+        """Claim the pair and count the first attempt; None if it succeeded or is held by a live claim."""
+        row = await self.fetchone(
+            """WITH c AS (
+                 INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
+                                           prompt_text, status, attempts, claimed_by, claim_expires_at)
+                 VALUES (%(job)s, %(prompt)s, %(project)s, %(pl)s, %(text)s, 'processing', 1, %(owner)s,
+                         now() + make_interval(secs => %(lease)s))
+                 ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
+                     status = 'processing', attempts = ai_responses.attempts + 1,
+                     prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
+                     claim_expires_at = EXCLUDED.claim_expires_at, updated_at = now()
+                 WHERE ai_responses.status = 'error'
+                    OR (ai_responses.status = 'processing' AND ai_responses.claim_expires_at < now())
+                 RETURNING id),
+               j AS (
+                 UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()),
+                                          updated_at = now()
+                 WHERE id = %(job)s AND status IN ('pending', 'completed', 'failed') AND EXISTS (SELECT 1 FROM c))
+               SELECT id FROM c""",
+            {"job": pair.job_id, "prompt": pair.prompt_id, "project": pair.project_id, "pl": pair.platform,
+             "text": pair.prompt_text, "owner": owner, "lease": lease_s},
+        )
+        return row["id"] if row else None
+
+    async def count_attempt(self, response_id: uuid.UUID, *, owner: str, lease_s: float) -> None:
+        """Each retry is a paid call: count it before making it, and extend the lease."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """UPDATE ai_responses SET attempts = attempts + 1, updated_at = now(),
+                          claim_expires_at = now() + make_interval(secs => %s)
+                   WHERE id = %s AND claimed_by = %s""",
+                (lease_s, response_id, owner),
+            )
+
+    async def record_success(self, rec: SuccessRecord) -> None:
+        """Answer, citations and job counters in one transaction, one round trip."""
+        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
+            await conn.execute(_LOCK_JOB, {"job": rec.job_id})
+            await conn.execute(
+                """UPDATE ai_responses SET status = 'success', response_text = %s, model_version = %s,
+                          input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
+                          execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
+                          error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
+                   WHERE id = %s""",
+                (rec.response_text, rec.model_version, rec.input_tokens, rec.output_tokens, rec.total_tokens,
+                 rec.cost, rec.execution_time_ms, _json(rec.metadata), rec.response_id),
+            )
+            if rec.citations:
+                cs = rec.citations
+                await conn.execute(
+                    """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited)
+                       SELECT %s, * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::bool[])
+                       ON CONFLICT (ai_response_id, url) DO NOTHING""",
+                    (rec.response_id, [c.position for c in cs], [c.url for c in cs], [c.domain for c in cs],
+                     [c.title for c in cs], [c.cited for c in cs]),
+                )
+            await conn.execute(_RECOMPUTE_JOB, {"job": rec.job_id})
+
+    async def record_error(
+        self,
+        response_id: uuid.UUID,
+        job_id: uuid.UUID,
+        *,
+        error_class: str,
+        message: str,
+        metadata: dict[str, Any],
+    ) -> None:
+        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
+            await conn.execute(_LOCK_JOB, {"job": job_id})
+            await conn.execute(
+                """UPDATE ai_responses SET status = 'error', error_class = %s, error_message = %s,
+                          metadata = metadata || %s::jsonb, claimed_by = NULL, claim_expires_at = NULL,
+                          updated_at = now()
+                   WHERE id = %s""",
+                (error_class, message, _json(metadata), response_id),
+            )
+            await conn.execute(_RECOMPUTE_JOB, {"job": job_id})
+
+    async def release_claims(self, owner: str) -> int:
+        """On a clean stop: calls that never answered stay unfinished and are reclaimable at once."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE ai_responses SET claim_expires_at = now() - interval '1 second', claimed_by = NULL,
+                          error_message = 'interrupted before an answer arrived', updated_at = now()
+                   WHERE claimed_by = %s AND status = 'processing'""",
+                (owner,),
+            )
+            return cur.rowcount
+
+    async def fail_remaining(
+        self, batch_id: uuid.UUID, platform: str, *, error_class: str, message: str
+    ) -> int:
+        """End every unfinished pair of one platform as an error, set-based (circuit breaker open)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                """WITH todo AS (
+                       SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id, p.prompt_text
+                       FROM analysis_jobs j
+                       JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
+                       LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = %(pl)s
+                       WHERE j.batch_id = %(b)s AND %(pl)s = ANY(j.platforms)
+                         AND (r.id IS NULL OR (r.status = 'processing' AND r.claimed_by IS NULL)))
+                   INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
+                                             prompt_text, status, error_class, error_message)
+                   SELECT job_id, prompt_tracking_id, project_id, %(pl)s, prompt_text, 'error', %(cls)s, %(msg)s
+                   FROM todo
+                   ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
+                       status = 'error', error_class = EXCLUDED.error_class,
+                       error_message = EXCLUDED.error_message, updated_at = now()
+                   WHERE ai_responses.status = 'processing' AND ai_responses.claimed_by IS NULL""",
+                {"b": batch_id, "pl": platform, "cls": error_class, "msg": message},
+            )
+            n = cur.rowcount
+            await conn.execute(_RECOMPUTE_BATCH_JOBS, {"b": batch_id})
+            return n
+
+    # ------------------------------------------------------------------------------- reports
+
+    async def platform_stats(self, batch_id: uuid.UUID) -> list[Row]:
+        return await self.fetchall(
+            """SELECT r.platform,
+                      count(*) FILTER (WHERE r.status = 'success') AS success,
+                      count(*) FILTER (WHERE r.status = 'error') AS error,
+                      count(*) FILTER (WHERE r.status = 'processing') AS processing,
+                      coalesce(sum(r.tokens_used) FILTER (WHERE r.status = 'success'), 0) AS tokens,
+                      coalesce(sum(r.cost) FILTER (WHERE r.status = 'success'), 0) AS cost,
+                      percentile_cont(0.5) WITHIN GROUP (ORDER BY r.execution_time_ms)
+                          FILTER (WHERE r.status = 'success') AS p50_ms,
+                      percentile_cont(0.95) WITHIN GROUP (ORDER BY r.execution_time_ms)
+                          FILTER (WHERE r.status = 'success') AS p95_ms,
+                      coalesce(sum(r.attempts), 0) AS attempts
+               FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
+               WHERE j.batch_id = %s GROUP BY r.platform ORDER BY r.platform""",
+            (batch_id,),
+        )
+
+    async def top_errors(self, batch_id: uuid.UUID, limit: int = 3) -> list[Row]:
+        return await self.fetchall(
+            """SELECT r.platform, r.error_class, left(r.error_message, 160) AS message, count(*) AS n
+               FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
+               WHERE j.batch_id = %s AND r.status = 'error'
+               GROUP BY 1, 2, 3 ORDER BY r.platform, n DESC""",
+            (batch_id,),
+        )
+
+    async def responses_for_job(self, job_id: uuid.UUID) -> list[Row]:
+        return await self.fetchall(
+            """SELECT r.*, coalesce(
+                   (SELECT json_agg(json_build_object('position', c.position, 'url', c.url, 'domain', c.domain,
+                                                      'title', c.title, 'cited', c.cited) ORDER BY c.position)
+                    FROM ai_response_citations c WHERE c.ai_response_id = r.id), '[]') AS citations
+               FROM ai_responses r WHERE r.analysis_job_id = %s ORDER BY r.platform""",
+            (job_id,),
+        )
+
+    async def job_for_prompt(self, batch_id: uuid.UUID, prompt_id: uuid.UUID) -> Row | None:
+        return await self.fetchone(
+            "SELECT * FROM analysis_jobs WHERE batch_id = %s AND prompt_tracking_id = %s", (batch_id, prompt_id)
+        )
+
+    async def now(self) -> datetime:
+        row = await self.fetchone("SELECT now() AS t")
+        assert row is not None
+        return row["t"]

@@ -1,0 +1,155 @@
+"""Provider-neutral citation helpers: one URL form, one domain rule, one dedupe rule.
+
+Every platform reports sources differently; analytics group and count them across platforms, so
+URLs are normalised the same way everywhere and each answer lists a URL once.
+
+Position rule (all platforms): sources the answer text cites come first, in order of first
+appearance in the text; sources that were only retrieved follow, in the order the provider listed
+them.  Positions are 1-based.  A URL both cited and retrieved is one citation with ``cited=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from ._types import Citation
+
+__all__ = ["CitationBuilder", "domain_of", "normalize_url"]
+
+
+def normalize_url(url: str) -> str:
+    """Lowercase scheme and host, drop ``utm_*`` params and the fragment; never raises.
+
+    Tracking params and fragments make the same page look like many; the rest of the query is kept
+    in order because it can identify the page (``?id=42``).  Garbage comes back stripped but
+    otherwise unchanged, so nothing a provider sends is lost.
+    """
+    if not isinstance(url, str):
+        return ""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        netloc = parts.netloc
+        if netloc:
+            userinfo, sep, hostport = netloc.rpartition("@")
+            # Lowercase only the host: a path or user part can be case-sensitive.
+            netloc = f"{userinfo}{sep}{hostport.lower()}"
+        # Filter the raw ``&``-separated pieces so the kept ones stay byte-for-byte and in order.
+        query = "&".join(
+            piece for piece in parts.query.split("&") if piece and not piece.lower().startswith("utm_")
+        )
+        path = parts.path
+        if not path and netloc and scheme in ("http", "https"):
+            path = "/"
+        return urlunsplit((scheme, netloc, path, query, ""))
+    except (ValueError, TypeError, UnicodeError):
+        return text
+
+
+def domain_of(url: str) -> str:
+    """Host without ``www.`` and port, lowercased; ``""`` when there is none (never raises)."""
+    if not isinstance(url, str):
+        return ""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except (ValueError, TypeError, UnicodeError):
+        return ""
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def _bare_domain(title: str | None) -> str | None:
+    """``title`` if it looks like a bare domain (Gemini puts the site's domain there)."""
+    if not title:
+        return None
+    t = title.strip().lower()
+    if not t or " " in t or "/" in t or "." not in t or len(t) > 253:
+        return None
+    if not all(c.isalnum() or c in ".-" for c in t):
+        return None
+    return t[4:] if t.startswith("www.") else t
+
+
+@dataclass(slots=True)
+class _Entry:
+    url: str
+    domain: str
+    title: str | None
+    cited: bool
+    order: int  # first appearance among cited (or retrieved) entries
+    cite_key: float  # position in the text for cited entries (e.g. offset); lower first
+
+
+class CitationBuilder:
+    """Collects sources for one answer, dedupes by normalised URL, hands out positions."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, _Entry] = {}
+        self._counter = 0
+
+    def add(
+        self,
+        url: object,
+        title: object = None,
+        *,
+        cited: bool,
+        at: float | None = None,
+        domain: str | None = None,
+    ) -> None:
+        """Record a source; ``at`` orders cited sources (e.g. a text offset), else call order.
+
+        ``domain`` overrides the domain taken from the URL (Gemini's redirect links).
+        Non-string URLs and empty strings are ignored: a malformed source must not sink the answer.
+        """
+        if not isinstance(url, str) or not url.strip():
+            return
+        norm = normalize_url(url)
+        if not norm:
+            return
+        clean_title = (title.strip() or None) if isinstance(title, str) else None
+        self._counter += 1
+        key = float(self._counter) if at is None else float(at)
+        entry = self._entries.get(norm)
+        if entry is None:
+            self._entries[norm] = _Entry(
+                url=norm,
+                domain=domain or domain_of(norm),
+                title=clean_title,
+                cited=cited,
+                order=self._counter,
+                cite_key=key,
+            )
+            return
+        if clean_title and not entry.title:
+            entry.title = clean_title
+        if domain and not entry.domain:
+            entry.domain = domain
+        if cited:
+            if not entry.cited:
+                entry.cited = True
+                entry.cite_key = key
+                entry.order = self._counter
+            else:
+                entry.cite_key = min(entry.cite_key, key)
+
+    def extend(self, urls: Iterable[str], *, cited: bool) -> None:
+        for u in urls:
+            self.add(u, cited=cited)
+
+    def build(self) -> list[Citation]:
+        """Cited first by (text position, first seen), then retrieved-only in the order seen."""
+        entries = list(self._entries.values())
+        cited = sorted((e for e in entries if e.cited), key=lambda e: (e.cite_key, e.order))
+        retrieved = sorted((e for e in entries if not e.cited), key=lambda e: e.order)
+        return [
+            Citation(url=e.url, domain=e.domain, title=e.title, position=i, cited=e.cited)
+            for i, e in enumerate(cited + retrieved, start=1)
+        ]
+
+
+def domain_from_title(title: str | None) -> str | None:
+    """Public for Gemini: the bare domain its grounding chunks carry as a title."""
+    return _bare_domain(title)

@@ -1,0 +1,150 @@
+"""Price table and cost arithmetic, all in :class:`~decimal.Decimal` (money never goes through float).
+
+The table ships as ``prices.toml`` beside this module; a platform's config may override the
+token prices and the request fee (for negotiated rates or a model the table does not know yet).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from ..config import PlatformSettings
+
+__all__ = [
+    "ModelPrice",
+    "compute_cost",
+    "load_price_table",
+    "lookup_price",
+    "price_for",
+]
+
+_MTOK = Decimal(1_000_000)
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model: str  # the table key (or the configured model when prices come from config alone)
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    request_fee: Decimal = _ZERO  # per request
+    request_fee_by_context: Mapping[str, Decimal] = field(default_factory=dict)  # perplexity sonar
+    search_fee: Decimal = _ZERO  # per web search / grounded request
+    source: str = ""
+    date: str = ""
+
+    def fee_for_request(self, search_context_size: str | None = None) -> Decimal:
+        """Flat fee per request; Perplexity's depends on the search context size asked for."""
+        if search_context_size and search_context_size in self.request_fee_by_context:
+            return self.request_fee_by_context[search_context_size]
+        return self.request_fee
+
+
+def _dec(value: Any, where: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}")
+    d = Decimal(str(value))
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"prices.toml: {where} must be a non-negative number, got {value!r}")
+    return d
+
+
+def parse_price_table(text: str) -> dict[str, ModelPrice]:
+    """Parse a TOML price table; floats are read as Decimal so 0.40 stays exactly 0.40."""
+    raw = tomllib.loads(text, parse_float=Decimal)
+    out: dict[str, ModelPrice] = {}
+    for name, entry in (raw.get("models") or {}).items():
+        key = str(name).lower()
+        by_ctx = {
+            str(k): _dec(v, f"{name}.request_fee_by_context.{k}")
+            for k, v in (entry.get("request_fee_by_context") or {}).items()
+        }
+        out[key] = ModelPrice(
+            model=key,
+            input_per_mtok=_dec(entry["input_per_mtok"], f"{name}.input_per_mtok"),
+            output_per_mtok=_dec(entry["output_per_mtok"], f"{name}.output_per_mtok"),
+            request_fee=_dec(entry.get("request_fee", 0), f"{name}.request_fee"),
+            request_fee_by_context=by_ctx,
+            search_fee=_dec(entry.get("search_fee", 0), f"{name}.search_fee"),
+            source=str(entry.get("source", "")),
+            date=str(entry.get("date", "")),
+        )
+    return out
+
+
+@lru_cache(maxsize=1)
+def load_price_table() -> Mapping[str, ModelPrice]:
+    """The packaged table (read once per process)."""
+    text = resources.files(__package__).joinpath("prices.toml").read_text(encoding="utf-8")
+    return parse_price_table(text)
+
+
+def _clean_model(model: str) -> str:
+    m = model.strip().lower()
+    if m.startswith("models/"):  # Gemini reports "models/gemini-2.5-flash" in some places
+        m = m[len("models/") :]
+    return m
+
+
+def lookup_price(model: str | None, table: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
+    """Longest table key that equals ``model`` or prefixes it at a ``-`` boundary (dated versions)."""
+    if not model or not isinstance(model, str):
+        return None
+    table = load_price_table() if table is None else table
+    m = _clean_model(model)
+    best: ModelPrice | None = None
+    for key, price in table.items():
+        if (m == key or m.startswith(key + "-")) and (best is None or len(key) > len(best.model)):
+            best = price
+    return best
+
+
+def price_for(
+    settings: PlatformSettings,
+    model_version: str | None = None,
+    table: Mapping[str, ModelPrice] | None = None,
+) -> ModelPrice | None:
+    """The price for one answer: table entry for the reported (else configured) model, with overrides.
+
+    Config overrides replace single values.  Without a table entry both token prices must be
+    configured, else the price is unknown (``None``): a half-known price would understate cost.
+    """
+    base = lookup_price(model_version, table) or lookup_price(settings.model, table)
+    inp, out, fee = settings.input_price_per_mtok, settings.output_price_per_mtok, settings.request_fee
+    if base is None:
+        if inp is None or out is None:
+            return None
+        return ModelPrice(
+            model=settings.model, input_per_mtok=inp, output_per_mtok=out, request_fee=fee or _ZERO,
+            source="config",
+        )
+    changes: dict[str, Any] = {}
+    if inp is not None:
+        changes["input_per_mtok"] = inp
+    if out is not None:
+        changes["output_per_mtok"] = out
+    if fee is not None:
+        changes["request_fee"] = fee
+        changes["request_fee_by_context"] = {}  # a configured fee replaces the per-context fees
+    return replace(base, **changes) if changes else base
+
+
+def compute_cost(
+    price: ModelPrice | None,
+    *,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    searches: int = 0,
+    search_context_size: str | None = None,
+) -> Decimal | None:
+    """USD: tokens x prices + request fee + searches x search fee; ``None`` if price or usage is unknown."""
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    tokens = (Decimal(input_tokens) * price.input_per_mtok + Decimal(output_tokens) * price.output_per_mtok) / _MTOK
+    return tokens + price.fee_for_request(search_context_size) + Decimal(max(searches, 0)) * price.search_fee
