@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -11,7 +11,7 @@ import psycopg
 from ..config import Settings
 from .connect import BadDatabaseUrl, DatabaseError, DatabaseUnavailable, Target, open_pool, resolve_target, unavailable
 from .embedded import EmbeddedError, EmbeddedPostgres
-from .migrate import migrate, pending
+from .migrate import Migration, migrate, pending
 from .store import CitationRow, NewPrompt, PairWork, Store, SuccessRecord
 
 __all__ = [
@@ -30,6 +30,7 @@ class Database:
     target: Target
     embedded: EmbeddedPostgres | None
     description: str
+    applied: list[Migration] = field(default_factory=list)  # migrations applied when it was opened
 
     async def close(self) -> None:
         await self.store.close()
@@ -77,7 +78,7 @@ async def open_database(
     try:
         async with pool.connection() as conn:
             if auto_migrate:
-                await migrate(conn)
+                db.applied = await migrate(conn)
             elif await pending(conn):
                 raise SchemaOutdated(
                     f"the database at {target.where} needs migrations: run `analyze db migrate` first"

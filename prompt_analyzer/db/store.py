@@ -224,7 +224,7 @@ class Store:
                               ARRAY(SELECT x FROM unnest(%(platforms)s::text[]) AS x
                                     WHERE p.platforms IS NULL OR x = ANY(p.platforms)) AS plats
                        FROM prompt_tracking p
-                       WHERE p.is_active
+                       WHERE (p.is_active OR cardinality(%(prompts)s::uuid[]) > 0)
                          AND (cardinality(%(projects)s::uuid[]) = 0 OR p.project_id = ANY(%(projects)s::uuid[]))
                          AND (cardinality(%(prompts)s::uuid[]) = 0 OR p.id = ANY(%(prompts)s::uuid[]))
                        ORDER BY p.id),
@@ -311,6 +311,41 @@ class Store:
         return [PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"], platform)
                 for r in rows]
 
+    async def pending_jobs(
+        self, batch_id: uuid.UUID, platforms: Sequence[str], *, after: uuid.UUID | None, limit: int
+    ) -> list[list[PairWork]]:
+        """A page of jobs with pairs still to do, each as its list of pairs (prompt-at-a-time schedule)."""
+        rows = await self.fetchall(
+            """WITH page AS (
+                   SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id, j.platforms
+                   FROM analysis_jobs j
+                   WHERE j.batch_id = %(b)s AND j.id > %(after)s
+                     AND EXISTS (SELECT 1 FROM unnest(j.platforms) AS x(platform)
+                                 LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
+                                 WHERE x.platform = ANY(%(pl)s::text[])
+                                   AND (r.id IS NULL OR r.status = 'error'
+                                        OR (r.status = 'processing' AND r.claim_expires_at < now())))
+                   ORDER BY j.id LIMIT %(n)s)
+               SELECT page.job_id, page.prompt_tracking_id, page.project_id, p.prompt_text, x.platform
+               FROM page
+               JOIN prompt_tracking p ON p.id = page.prompt_tracking_id
+               CROSS JOIN LATERAL unnest(page.platforms) AS x(platform)
+               LEFT JOIN ai_responses r ON r.analysis_job_id = page.job_id AND r.platform = x.platform
+               WHERE x.platform = ANY(%(pl)s::text[])
+                 AND (r.id IS NULL OR r.status = 'error'
+                      OR (r.status = 'processing' AND r.claim_expires_at < now()))
+               ORDER BY page.job_id, x.platform""",
+            {"b": batch_id, "after": after or uuid.UUID(int=0), "pl": list(platforms), "n": limit},
+        )
+        jobs: list[list[PairWork]] = []
+        for r in rows:
+            pair = PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"], r["platform"])
+            if jobs and jobs[-1][0].job_id == pair.job_id:
+                jobs[-1].append(pair)
+            else:
+                jobs.append([pair])
+        return jobs
+
     async def expire_claims(self, batch_id: uuid.UUID, *, except_owner: str) -> int:
         """Holding the batch lock proves every other claim's owner is gone: expire them now."""
         async with self.pool.connection() as conn:
@@ -336,7 +371,8 @@ class Store:
                      prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
                      claim_expires_at = EXCLUDED.claim_expires_at, updated_at = now()
                  WHERE ai_responses.status = 'error'
-                    OR (ai_responses.status = 'processing' AND ai_responses.claim_expires_at < now())
+                    OR (ai_responses.status = 'processing'
+                        AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
                  RETURNING id),
                j AS (
                  UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()),

@@ -1,0 +1,531 @@
+"""The `analyze` command: parse, call the engine, render.  No SQL, no wire formats.
+
+Exit codes (contract): 0 every call succeeded; 1 the batch finished with failed calls; 2 usage or
+configuration error; 75 temporary (database unreachable, batch run by another process);
+130 / 143 interrupted by SIGINT / SIGTERM after a clean stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from . import __version__
+from .config import PLATFORMS, ConfigError, Secret, Settings, load_settings
+from .db import (
+    BadDatabaseUrl,
+    Database,
+    DatabaseError,
+    DatabaseUnavailable,
+    NewPrompt,
+    SchemaOutdated,
+    open_database,
+)
+from .db.migrate import available
+from .engine.runner import BatchLocked
+from .engine.service import (
+    BatchFinished,
+    NotFound,
+    Prepared,
+    batch_report,
+    close_providers,
+    default_key,
+    find_batch,
+    prepare_prompt,
+    prepare_rerun,
+    prepare_run,
+)
+from .logs import setup_logging
+from .prompts import InputError, check_text, parse_platforms, parse_uuid, read_import_file
+from .providers import scrub
+from .report import make_reporter, print_json, render_prompt_result
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 75, 130, 143
+
+app = typer.Typer(
+    name="analyze", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Ask OpenAI, Gemini, Claude and Perplexity every tracked prompt; store answers, cost and sources.",
+)
+prompts_app = typer.Typer(no_args_is_help=True, help="Manage tracked prompts.")
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(prompts_app, name="prompts")
+app.add_typer(db_app, name="db")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+log = logging.getLogger("prompt_analyzer")
+
+
+class _State:
+    config: Path | None = None
+    debug = False
+    settings: Settings | None = None
+
+
+state = _State()
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    secrets = state.settings.secrets() if state.settings else []
+    err.print(f"error: {scrub(message, secrets)}", markup=False)
+    raise typer.Exit(code)
+
+
+def settings() -> Settings:
+    if state.settings is None:
+        state.settings = load_settings(state.config)
+    return state.settings
+
+
+def _execute(fn: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine and turn every expected failure into one line and an exit code."""
+    try:
+        return asyncio.run(fn())  # type: ignore[arg-type]
+    except typer.Exit:
+        raise
+    except (ConfigError, InputError, BadDatabaseUrl, SchemaOutdated, NotFound) as e:
+        if isinstance(e, InputError) and e.problems:
+            err.print(f"error: {e}", markup=False)
+            for line, reason in e.problems[:50]:
+                err.print(f"  line {line}: {reason}", markup=False)
+            if len(e.problems) > 50:
+                err.print(f"  ... and {len(e.problems) - 50} more", markup=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        _fail(str(e), EXIT_USAGE)
+    except (DatabaseUnavailable, BatchLocked) as e:
+        _fail(str(e), EXIT_TEMPFAIL)
+    except DatabaseError as e:
+        _fail(str(e), EXIT_TEMPFAIL)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(EXIT_SIGINT) from None
+    except Exception as e:
+        if state.debug:
+            raise
+        log.debug("unexpected error", exc_info=True)
+        _fail(f"unexpected {type(e).__name__}: {e} (run with --debug for details)", EXIT_FAILED)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"prompt-analyzer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default $PROMPT_ANALYZER_CONFIG)")]
+    = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")] = False,
+    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object per line).")] = "text",
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    state.config = config
+    state.debug = debug
+    if log_format not in ("text", "json"):
+        _fail(f"--log-format must be text or json, got {log_format!r}", EXIT_USAGE)
+    level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
+    if quiet:
+        level = logging.ERROR
+    setup_logging(level=level, fmt=log_format, secrets=lambda: state.settings.secrets() if state.settings else [])
+
+
+def _say(text: str) -> None:
+    err.print(text, markup=False)
+
+
+async def _open(auto_migrate: bool | None = None, s: Settings | None = None) -> Database:
+    return await open_database(s or settings(), auto_migrate=auto_migrate, say=_say)
+
+
+# ---------------------------------------------------------------------------------- batches
+
+PlatformOpt = Annotated[list[str] | None, typer.Option("--platform", "-p", help=f"One of {', '.join(PLATFORMS)}.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end.")]
+
+
+async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
+    """Run a prepared batch with signals, live progress and the summary; returns the exit code."""
+    runner = prep.runner
+    for name in prep.skipped:
+        log.warning("%s: not configured (no API key), skipped", name)
+    reporter = make_reporter(json_mode=json_mode, quiet=logging.getLogger().level >= logging.ERROR)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, runner.request_stop, sig.name)
+    ticker: asyncio.Task[None] | None = None
+    try:
+        started = False
+
+        async def tick() -> None:
+            nonlocal started
+            while True:
+                await asyncio.sleep(0.25)
+                if not started and runner.progress.total:
+                    reporter.start(prep.batch, runner.progress, resumed=not prep.created)
+                    started = True
+                if started:
+                    reporter.tick(runner.progress)
+
+        ticker = asyncio.create_task(tick())
+        outcome = await runner.execute(prep.batch)
+        if not started:
+            reporter.start(prep.batch, runner.progress, resumed=not prep.created)
+        reporter.tick(runner.progress)
+    finally:
+        if ticker:
+            ticker.cancel()
+        reporter.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await close_providers({n: lane.provider for n, lane in runner.lanes.items()})
+    report = await batch_report(db, outcome.batch, outcome)
+    if json_mode:
+        print_json(report)
+    else:
+        reporter.summary(report)
+    if outcome.interrupted_by == "SIGINT":
+        return EXIT_SIGINT
+    if outcome.interrupted_by == "SIGTERM":
+        return EXIT_SIGTERM
+    return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
+
+
+@app.command()
+def run(
+    project: Annotated[list[str] | None, typer.Option("--project", help="Only this project (repeatable).")] = None,
+    platform: PlatformOpt = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N prompts.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Idempotency key (default daily:<UTC date>).")] = None,
+    json_mode: JsonOpt = False,
+    metrics_file: Annotated[Path | None, typer.Option("--metrics-file", help="Prometheus textfile output.")] = None,
+    ping_url: Annotated[str | None, typer.Option("--ping-url", help="healthchecks.io-style ping URL.")] = None,
+) -> None:
+    """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
+    projects = [parse_uuid(p, "--project") for p in project or []]
+    platforms = parse_platforms(platform or []) or []
+    batch_key = key or default_key()
+
+    async def go() -> int:
+        s = settings()
+        db = await _open()
+        try:
+            try:
+                prep = await prepare_run(
+                    db, s, key=batch_key, trigger="schedule" if key is None else "manual", platforms=platforms,
+                    project_ids=projects, limit=limit,
+                )
+            except BatchFinished as e:
+                b = e.batch
+                msg = (f"batch {b['idempotency_key']} already finished ({b['status']}, "
+                       f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
+                       f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
+                if json_mode:
+                    print_json(await batch_report(db, b))
+                _say(msg)
+                return EXIT_OK if b["status"] == "completed" else EXIT_FAILED
+            return await _drive(db, prep, json_mode=json_mode)
+        finally:
+            await db.close()
+
+    _finish(_execute(go), metrics_file, ping_url)
+
+
+def _finish(code: int, metrics_file: Path | None = None, ping_url: str | None = None) -> None:
+    del metrics_file, ping_url  # written by the operations issue
+    raise typer.Exit(code)
+
+
+@app.command("prompt")
+def prompt_cmd(
+    prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")],
+    platform: PlatformOpt = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Run one prompt now and show each platform's answer."""
+    pid = parse_uuid(prompt_id, "prompt id")
+    platforms = parse_platforms(platform or []) or []
+
+    async def go() -> int:
+        s = settings()
+        db = await _open()
+        try:
+            prep = await prepare_prompt(db, s, pid, platforms)
+            code = await _drive(db, prep, json_mode=json_mode)
+            job = await db.store.job_for_prompt(prep.batch["id"], pid)
+            if job is not None and not json_mode:
+                render_prompt_result(out, await db.store.responses_for_job(job["id"]))
+            return code
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@app.command()
+def rerun(
+    batch_id: Annotated[str | None, typer.Argument(help="Batch id or key (default: --last).")] = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent batch.")] = False,
+    platform: PlatformOpt = None,
+    json_mode: JsonOpt = False,
+) -> None:
+    """Call again only the failed or unfinished (prompt, platform) pairs of a batch."""
+    if batch_id and last:
+        _fail("give a batch id or --last, not both", EXIT_USAGE)
+    platforms = parse_platforms(platform or []) or []
+
+    async def go() -> int:
+        s = settings()
+        db = await _open()
+        try:
+            batch = await find_batch(db, batch_id)
+            prep = await prepare_rerun(db, s, batch, platforms)
+            return await _drive(db, prep, json_mode=json_mode)
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@app.command()
+def status(
+    batch_id: Annotated[str | None, typer.Argument(help="Batch id or key (default: --last).")] = None,
+    last: Annotated[bool, typer.Option("--last", help="The most recent batch.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """A batch's figures by platform."""
+    if batch_id and last:
+        _fail("give a batch id or --last, not both", EXIT_USAGE)
+
+    async def go() -> int:
+        db = await _open()
+        try:
+            batch = await find_batch(db, batch_id)
+            report = await batch_report(db, batch)
+            if json_mode:
+                print_json(report)
+            else:
+                make_reporter(json_mode=False).summary(report)
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@app.command()
+def demo(
+    prompts: Annotated[int, typer.Option("--prompts", min=1, help="Sample prompts to seed if none exist.")] = 12,
+    profile: Annotated[str, typer.Option("--profile", help="Simulator profile: realistic or fast.")] = "realistic",
+    json_mode: JsonOpt = False,
+) -> None:
+    """The whole pipeline on the embedded database and the built-in provider simulator."""
+    from .simulator import SimulatorConfig, SimulatorConfigError, start_simulator
+
+    try:
+        sim_config = SimulatorConfig.for_profile(profile)
+    except SimulatorConfigError as e:
+        _fail(f"--profile: {e}", EXIT_USAGE)
+
+    async def go() -> int:
+        s = settings()
+        sim = await start_simulator(sim_config)
+        try:
+            plats = dict(s.platforms)
+            for name in PLATFORMS:
+                rpm = sim_config.platform(name).rpm
+                plats[name] = replace(
+                    plats[name], enabled=True, base_url=sim.base_urls[name], api_key=Secret("sim-demo-key"),
+                    rpm=rpm or 600_000.0, api="sonar" if name == "perplexity" else plats[name].api,
+                )
+            demo_settings = replace(s, platforms=plats)
+            state.settings = demo_settings
+            _say(f"simulator: {sim.url} (profile {profile}; answers are simulated)")
+            db = await _open(s=demo_settings)
+            try:
+                if await db.store.count_active_prompts() == 0:
+                    seeded = await db.store.import_prompts(_sample_prompts(prompts))
+                    _say(f"seeded {seeded} sample prompts in the demo project")
+                stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                prep = await prepare_run(
+                    db, demo_settings, key=f"demo:{stamp}", trigger="demo", extra_metadata={"simulated": True}
+                )
+                return await _drive(db, prep, json_mode=json_mode)
+            finally:
+                await db.close()
+        finally:
+            await sim.stop()
+
+    _finish(_execute(go))
+
+
+DEMO_PROJECT = "00000000-0000-4000-8000-00000000d3e0"
+_SAMPLE = [
+    "What is the best project management tool for a remote team of 20?",
+    "Which CRM do small B2B startups recommend in 2026?",
+    "Best running shoes for flat feet under $150",
+    "What are the most reliable electric SUVs for cold climates?",
+    "Which password manager is safest for families?",
+    "Top open-source alternatives to Slack",
+    "How do I choose a Postgres hosting provider for a SaaS app?",
+    "What is the best note-taking app for researchers?",
+    "Which email marketing platform has the best deliverability?",
+    "Best budget mechanical keyboard for programming",
+    "What are good accounting tools for freelancers in Europe?",
+    "Which cloud GPU provider is cheapest for fine-tuning small models?",
+]
+
+
+def _sample_prompts(n: int) -> list[NewPrompt]:
+    import uuid
+
+    project = uuid.UUID(DEMO_PROJECT)
+    return [
+        NewPrompt(project, _SAMPLE[i % len(_SAMPLE)] + (f" (variant {i // len(_SAMPLE) + 1})" if i >= len(_SAMPLE)
+                                                         else ""))
+        for i in range(n)
+    ]
+
+
+# ---------------------------------------------------------------------------------- db
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply migrations; a no-op when up to date."""
+
+    async def go() -> int:
+        db = await open_database(settings(), auto_migrate=True, say=_say)
+        try:
+            for m in db.applied:
+                out.print(f"applied {m.version:04d}_{m.name}")
+            if not db.applied:
+                out.print(f"database schema is up to date ({len(available())} migrations)")
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+# ---------------------------------------------------------------------------------- prompts
+
+@prompts_app.command("add")
+def prompts_add(
+    text: Annotated[str, typer.Argument(help="The prompt text.")],
+    project: Annotated[str, typer.Option("--project", help="Project UUID.")],
+    platform: PlatformOpt = None,
+) -> None:
+    """Track a new prompt."""
+    s = _settings_or_exit()
+    new = NewPrompt(parse_uuid(project, "--project"), check_text(text, s.run.max_prompt_chars),
+                    platforms=parse_platforms(platform or []))
+
+    async def go() -> int:
+        db = await _open()
+        try:
+            row = await db.store.add_prompt(new)
+            out.print(str(row["id"]))
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@prompts_app.command("import")
+def prompts_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")]) -> None:
+    """Import prompts: CSV `project_id,prompt_text[,is_active][,platforms]` or JSON Lines; all or nothing."""
+    s = _settings_or_exit()
+
+    async def go() -> int:
+        parsed = read_import_file(file, s.run.max_prompt_chars)
+        db = await _open()
+        try:
+            n = await db.store.import_prompts(parsed.prompts)
+            out.print(f"imported {n} prompts from {file.name}")
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@prompts_app.command("list")
+def prompts_list(
+    project: Annotated[str | None, typer.Option("--project", help="Only this project.")] = None,
+    inactive: Annotated[bool, typer.Option("--inactive", help="Include inactive prompts.")] = False,
+    json_mode: JsonOpt = False,
+) -> None:
+    """List tracked prompts (paged from the database; any number of prompts)."""
+    projects = [parse_uuid(project, "--project")] if project else []
+
+    async def go() -> int:
+        s = settings()
+        db = await _open()
+        try:
+            async for r in db.store.iter_prompts(
+                project_ids=projects, include_inactive=inactive, page_size=s.run.page_size
+            ):
+                if json_mode:
+                    print_json({"id": r["id"], "project_id": r["project_id"], "prompt_text": r["prompt_text"],
+                                "is_active": r["is_active"], "platforms": r["platforms"]})
+                else:
+                    flag = "" if r["is_active"] else " [inactive]"
+                    plats = f" [{','.join(r['platforms'])}]" if r["platforms"] else ""
+                    text = r["prompt_text"].replace("\n", " ")
+                    print(f"{r['id']}  {r['project_id']}{flag}{plats}  {text[:100]}")
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+@prompts_app.command("deactivate")
+def prompts_deactivate(prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")]) -> None:
+    """Stop tracking a prompt (its history stays)."""
+    pid = parse_uuid(prompt_id, "prompt id")
+
+    async def go() -> int:
+        db = await _open()
+        try:
+            if not await db.store.deactivate_prompt(pid):
+                raise NotFound(f"no prompt {pid}")
+            out.print(f"deactivated {pid}")
+            return EXIT_OK
+        finally:
+            await db.close()
+
+    _finish(_execute(go))
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return settings()
+    except ConfigError as e:
+        _fail(str(e), EXIT_USAGE)
+
+
+def main() -> None:
+    """Entry point: bad input anywhere (even while parsing options) gives one line and exit 2."""
+    try:
+        app()
+    except (InputError, ConfigError) as e:
+        err.print(f"error: {e}", markup=False)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_SIGINT)
+

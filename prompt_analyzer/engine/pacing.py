@@ -1,0 +1,81 @@
+"""Per-platform pacing: evenly spaced calls, a shared pause after a 429, an optional token budget.
+
+Providers enforce their per-minute limits over sub-minute windows, so a minute's quota sent at once
+is refused.  ``Pacer`` spaces calls ``60 / rpm`` seconds apart.  It keeps asyncio-throttle's
+interface and sliding-window log (``rate_limit`` calls per ``period``) but replaces its 10 ms polling
+with one exact sleep per call: the next slot is computed, not discovered, so thousands of waiting
+calls cost nothing and high rates stay exact.  Waiters are served in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from asyncio_throttle import Throttler
+
+
+class Pacer(Throttler):
+    def __init__(self, rpm: float, *, headroom: float = 0.98) -> None:
+        # One call per interval: evenly spaced, never a burst.  ``headroom`` keeps us a hair under the
+        # limit so network jitter cannot bunch two calls into one of the provider's windows.
+        super().__init__(rate_limit=1, period=60.0 / (rpm * headroom))
+        self.rpm = rpm
+        self._lock = asyncio.Lock()
+        self._next = 0.0  # monotonic time of the next free slot
+        self._paused_until = 0.0
+        self.pauses = 0
+
+    @property
+    def interval(self) -> float:
+        return float(self.period)
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next, self._paused_until)
+            self._next = slot + self.interval
+            if slot > now:
+                await asyncio.sleep(slot - now)
+            self._task_logs.append(slot)
+            self.flush()
+
+    def pause(self, seconds: float) -> None:
+        """The provider said "wait": every caller of this platform waits, not just the one refused."""
+        until = time.monotonic() + max(0.0, seconds)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.pauses += 1
+
+
+class TokenBudget:
+    """Tokens-per-minute as a bucket refilled continuously, holding at most one second's worth.
+
+    A call reserves its estimated tokens before it starts; the estimate is corrected with the
+    tokens actually billed once the answer arrives.
+    """
+
+    def __init__(self, tpm: int) -> None:
+        self.rate = tpm / 60.0
+        self.capacity = max(self.rate, 1.0)
+        self.level = self.capacity
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def reserve(self, tokens: int) -> None:
+        need = min(float(tokens), self.capacity)  # a call bigger than the bucket waits for a full one
+        async with self._lock:
+            self._refill()
+            if self.level < need:
+                await asyncio.sleep((need - self.level) / self.rate)
+                self._refill()
+            self.level -= need
+
+    def correct(self, estimated: int, actual: int) -> None:
+        self._refill()
+        self.level = min(self.capacity, self.level + estimated - actual)

@@ -1,0 +1,501 @@
+"""Taking a batch through its platforms as fast as their rate limits allow.
+
+Two schedules share everything below the lane:
+
+* ``auto`` (default): each platform is a lane with its own producer (keyset pages of the batch's
+  pairs still to do on that platform), ``max_concurrency`` workers and its pacer.  Lanes are
+  independent: a slow or tightly limited platform never holds the others back, and memory stays
+  flat (at most one page plus the queue per lane).
+* ``prompt_concurrency = N``: N prompts in flight, each waiting for all its platforms, as the
+  original service did.  Kept for comparison and for users who relied on it.
+
+A pair is claimed (its ``ai_responses`` row set ``processing`` with a lease) just before its first
+call, every call is counted in ``attempts`` before it is made, and a success is committed with its
+citations and the job's counters in one transaction before the pair counts as done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ..config import PlatformSettings, Settings
+from ..db import CitationRow, DatabaseUnavailable, PairWork, Store, SuccessRecord
+from ..db.connect import Target, connect_kwargs
+from ..providers import Provider, ProviderError, ProviderResult, RateLimited, scrub
+from .breaker import CircuitBreaker
+from .pacing import Pacer, TokenBudget
+from .retry import should_retry, wait_seconds
+
+log = logging.getLogger("prompt_analyzer.engine")
+
+FINISHED = ("completed", "completed_with_errors")
+
+
+class BatchLocked(RuntimeError):
+    """Another process is running this batch (exit 75)."""
+
+
+@dataclass
+class PlatformProgress:
+    total: int = 0  # pairs of the batch on this platform
+    done_before: int = 0  # succeeded in an earlier run
+    success: int = 0
+    error: int = 0
+    in_flight: int = 0
+    calls: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    latencies_ms: list[int] = field(default_factory=list)
+    breaker: str | None = None
+
+    @property
+    def finished(self) -> int:
+        return self.done_before + self.success + self.error
+
+
+@dataclass
+class Progress:
+    platforms: dict[str, PlatformProgress]
+    started: float = field(default_factory=time.monotonic)
+    stopping: str | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(p.total for p in self.platforms.values())
+
+    @property
+    def finished(self) -> int:
+        return sum(p.finished for p in self.platforms.values())
+
+
+@dataclass
+class Outcome:
+    batch: dict[str, Any]
+    progress: Progress
+    interrupted_by: str | None = None  # "SIGINT" / "SIGTERM"
+
+    @property
+    def status(self) -> str:
+        return str(self.batch["status"])
+
+
+class _StopWork(Exception):
+    """Raised inside a retry loop when the run is stopping: no further attempt."""
+
+
+def batch_lock_key(batch_id: uuid.UUID) -> int:
+    return (batch_id.int >> 64) - (1 << 63)  # a signed bigint derived from the batch id
+
+
+class BatchLock:
+    """``pg_try_advisory_lock`` held on its own connection for the whole run.
+
+    Its own connection, not the pool's: the lock lives as long as the session, and the session ends
+    when the process dies, which is what proves a claim's owner gone.
+    """
+
+    def __init__(self, target: Target, batch_id: uuid.UUID) -> None:
+        self.target = target
+        self.key = batch_lock_key(batch_id)
+        self.conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def acquire(self) -> bool:
+        self.conn = await psycopg.AsyncConnection.connect(
+            self.target.conninfo, autocommit=True, **connect_kwargs(self.target)
+        )
+        cur = await self.conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (self.key,))
+        row = await cur.fetchone()
+        return bool(row and row["ok"])
+
+    async def release(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                await self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+            with contextlib.suppress(Exception):
+                await self.conn.close()
+            self.conn = None
+
+
+@dataclass
+class Lane:
+    """One platform's provider, pacer, budget, breaker and in-flight limit."""
+
+    settings: PlatformSettings
+    provider: Provider
+    pacer: Pacer
+    limit: asyncio.Semaphore
+    breaker: CircuitBreaker
+    budget: TokenBudget | None = None
+    avg_output_tokens: float = 400.0
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        target: Target,
+        settings: Settings,
+        providers: Mapping[str, Provider],
+        *,
+        extra_metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self.target = target
+        self.settings = settings
+        self.run = settings.run
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.extra_metadata = dict(extra_metadata or {})
+        self.secrets = settings.secrets()
+        self.lanes: dict[str, Lane] = {}
+        for name, provider in providers.items():
+            ps = settings.platform(name)
+            self.lanes[name] = Lane(
+                settings=ps,
+                provider=provider,
+                pacer=Pacer(ps.rpm),
+                limit=asyncio.Semaphore(ps.max_concurrency),
+                breaker=CircuitBreaker(self.run.breaker_threshold),
+                budget=TokenBudget(ps.tpm) if ps.tpm else None,
+            )
+        self.progress = Progress({name: PlatformProgress() for name in self.lanes})
+        self._stop = asyncio.Event()
+        self.interrupted_by: str | None = None
+
+    # ------------------------------------------------------------------------------ control
+
+    def request_stop(self, reason: str) -> None:
+        """Stop starting calls; in-flight calls get the grace period to finish."""
+        if self.interrupted_by is None:
+            self.interrupted_by = reason
+            self.progress.stopping = reason
+        self._stop.set()
+
+    def lease_s(self, lane: Lane) -> float:
+        return self.run.lease_s or lane.settings.timeout_s + 60.0
+
+    # ------------------------------------------------------------------------------ batch
+
+    async def execute(self, batch: dict[str, Any]) -> Outcome:
+        batch_id: uuid.UUID = batch["id"]
+        lock = BatchLock(self.target, batch_id)
+        try:
+            if not await lock.acquire():
+                raise BatchLocked(f"batch {batch['idempotency_key'] or batch_id} is being run by another process")
+            # We hold the batch lock: whoever left pairs `processing` is gone.
+            reclaimed = await self._db(self.store.expire_claims, batch_id, except_owner=self.owner)
+            if reclaimed:
+                log.info("reclaimed %d pair(s) left processing by a stopped run", reclaimed)
+            counts = await self._db(self.store.pair_counts, batch_id, list(self.lanes))
+            for name, pp in self.progress.platforms.items():
+                row = counts.get(name)
+                if row:
+                    pp.total = int(row["total"])
+                    pp.done_before = int(row["success"])
+            await self._db(self.store.set_batch_status, batch_id, "running", finished=False)
+            self.progress.started = time.monotonic()
+            work = (
+                self._run_lanes(batch_id)
+                if self.run.prompt_concurrency is None
+                else self._run_prompts(batch_id, self.run.prompt_concurrency)
+            )
+            await self._with_grace(work)
+            return await self._finish(batch_id)
+        finally:
+            await lock.release()
+
+    async def _with_grace(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        stop_wait = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                # Stopping: no new calls start; in-flight ones get the grace period.
+                done, _ = await asyncio.wait({task}, timeout=self.run.grace_period_s)
+                if not done:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if task.done() and not task.cancelled():
+                task.result()
+        finally:
+            stop_wait.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _finish(self, batch_id: uuid.UUID) -> Outcome:
+        released = await self._db(self.store.release_claims, self.owner)
+        if released:
+            log.info("%d call(s) did not answer before the stop; their pairs stay resumable", released)
+        for name, lane in self.lanes.items():
+            if lane.breaker.open and not self._stop.is_set():
+                await self._db(
+                    self.store.fail_remaining, batch_id, name, error_class="circuit_open",
+                    message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],
+                )
+        await self._db(self.store.reconcile_jobs, batch_id)
+        counts = await self._db(self.store.pair_counts, batch_id, list(self.lanes))
+        unfinished = sum(int(r["total"]) - int(r["success"]) for r in counts.values())
+        if self.interrupted_by:
+            status, finished = "interrupted", False
+        elif unfinished:
+            status, finished = "completed_with_errors", True
+        else:
+            status, finished = "completed", True
+        await self._db(self.store.set_batch_status, batch_id, status, finished=finished)
+        batch = await self._db(self.store.refresh_batch_counters, batch_id)
+        for name, lane in self.lanes.items():
+            self.progress.platforms[name].breaker = lane.breaker.reason
+        return Outcome(batch=batch, progress=self.progress, interrupted_by=self.interrupted_by)
+
+    # ------------------------------------------------------------------------------ schedules
+
+    async def _run_lanes(self, batch_id: uuid.UUID) -> None:
+        async with asyncio.TaskGroup() as tg:
+            for lane in self.lanes.values():
+                tg.create_task(self._lane(batch_id, lane))
+
+    async def _lane(self, batch_id: uuid.UUID, lane: Lane) -> None:
+        workers = lane.settings.max_concurrency
+        queue: asyncio.Queue[PairWork | None] = asyncio.Queue(maxsize=workers * 2)
+
+        async def produce() -> None:
+            after: uuid.UUID | None = None
+            try:
+                while not self._stop.is_set() and not lane.breaker.open:
+                    page = await self._db(
+                        self.store.pending_pairs, batch_id, lane.name, after=after, limit=self.run.page_size
+                    )
+                    if not page:
+                        break
+                    for pair in page:
+                        if self._stop.is_set() or lane.breaker.open:
+                            break
+                        await queue.put(pair)
+                    after = page[-1].job_id
+            finally:
+                for _ in range(workers):
+                    await queue.put(None)
+
+        async def work() -> None:
+            while (pair := await queue.get()) is not None:
+                if self._stop.is_set() or lane.breaker.open:
+                    continue  # drain: the producer is stopping too
+                await self._call_pair(lane, pair)
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(produce())
+            for _ in range(workers):
+                tg.create_task(work())
+
+    async def _run_prompts(self, batch_id: uuid.UUID, n: int) -> None:
+        """The original design: N prompts in flight, each waiting for its slowest platform."""
+        slots = asyncio.Semaphore(n)
+        after: uuid.UUID | None = None
+        async with asyncio.TaskGroup() as tg:
+            while not self._stop.is_set():
+                page = await self._db(
+                    self.store.pending_jobs, batch_id, list(self.lanes), after=after, limit=self.run.page_size
+                )
+                if not page:
+                    break
+                for pairs in page:
+                    await slots.acquire()
+                    if self._stop.is_set():
+                        slots.release()
+                        break
+                    tg.create_task(self._one_prompt(pairs, slots))
+                after = page[-1][0].job_id
+
+    async def _one_prompt(self, pairs: Sequence[PairWork], slots: asyncio.Semaphore) -> None:
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for pair in pairs:
+                    lane = self.lanes[pair.platform]
+                    if not lane.breaker.open:
+                        tg.create_task(self._call_pair(lane, pair))
+        finally:
+            slots.release()
+
+    # ------------------------------------------------------------------------------ one pair
+
+    async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
+        async with lane.limit:
+            if self._stop.is_set():
+                return
+            await self._call_pair_limited(lane, pair)
+
+    async def _call_pair_limited(self, lane: Lane, pair: PairWork) -> None:
+        pp = self.progress.platforms[lane.name]
+        response_id: uuid.UUID | None = None
+        attempts = 0
+        errors: list[str] = []
+        lease = self.lease_s(lane)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            assert exc is not None
+            return wait_seconds(exc, state.attempt_number, base=self.run.backoff_base_s, cap=self.run.backoff_max_s)
+
+        def before_sleep(state: RetryCallState) -> None:
+            pp.retries += 1
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(lane.settings.max_attempts),
+            retry=retry_if_exception(lambda e: should_retry(e) and not self._stop.is_set()),
+            wait=wait,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if self._stop.is_set() or lane.breaker.open:
+                        raise _StopWork
+                    estimate = len(pair.prompt_text) // 4 + int(lane.avg_output_tokens)
+                    if lane.budget is not None:
+                        await lane.budget.reserve(estimate)
+                    await lane.pacer.acquire()
+                    if self._stop.is_set():
+                        raise _StopWork
+                    if response_id is None:
+                        response_id = await self._db(self.store.claim, pair, owner=self.owner, lease_s=lease)
+                        if response_id is None:
+                            return  # succeeded meanwhile, or held by a live claim elsewhere
+                    else:
+                        await self._db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease)
+                    attempts += 1
+                    pp.calls += 1
+                    pp.in_flight += 1
+                    try:
+                        result = await lane.provider.ask(pair.prompt_text)
+                    except RateLimited as e:
+                        pp.rate_limited += 1
+                        if e.retry_after is not None:
+                            lane.pacer.pause(e.retry_after)
+                        errors.append(f"{e.error_class}: {e.message}")
+                        raise
+                    except ProviderError as e:
+                        errors.append(f"{e.error_class}: {e.message}")
+                        raise
+                    finally:
+                        pp.in_flight -= 1
+                    if lane.budget is not None and result.total_tokens is not None:
+                        lane.budget.correct(estimate, result.total_tokens)
+        except _StopWork:
+            return
+        except ProviderError as e:
+            if response_id is None:
+                return
+            if self._stop.is_set() and e.retryable:
+                return  # stopped between attempts: stays unfinished, resumable
+            await self._record_failure(lane, pair, response_id, e, attempts, errors)
+            return
+        except Exception as e:  # a bug or an SDK surprise must not stop the batch
+            if isinstance(e, DatabaseUnavailable | asyncio.CancelledError):
+                raise
+            log.exception("unexpected error calling %s", lane.name)
+            if response_id is not None:
+                err = ProviderError(f"internal error: {type(e).__name__}: {e}")
+                err.error_class = "internal"
+                await self._record_failure(lane, pair, response_id, err, attempts, errors)
+            return
+        assert response_id is not None
+        await self._record_success(lane, pair, response_id, result, attempts, errors)
+
+    async def _record_success(
+        self, lane: Lane, pair: PairWork, response_id: uuid.UUID, result: ProviderResult, attempts: int,
+        errors: list[str],
+    ) -> None:
+        meta: dict[str, Any] = {
+            **result.metadata,
+            **self.extra_metadata,
+            "request_id": result.request_id,
+            "attempts_this_run": attempts,
+            "raw": result.raw,
+        }
+        if errors:
+            meta["retried_errors"] = [scrub(m, self.secrets)[:300] for m in errors[-5:]]
+        rec = SuccessRecord(
+            response_id=response_id,
+            job_id=pair.job_id,
+            model_version=result.model_version,
+            response_text=result.text,
+            input_tokens=result.input_tokens,
+            output_tokens=result.output_tokens,
+            total_tokens=result.total_tokens,
+            cost=result.cost,
+            execution_time_ms=result.latency_ms,
+            metadata=meta,
+            citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited) for c in result.citations],
+        )
+        await self._db(self.store.record_success, rec)
+        pp = self.progress.platforms[lane.name]
+        pp.success += 1
+        pp.tokens += result.total_tokens or 0
+        pp.cost += result.cost or 0
+        if len(pp.latencies_ms) < 100_000:
+            pp.latencies_ms.append(result.latency_ms)
+        if result.output_tokens:
+            lane.avg_output_tokens = 0.9 * lane.avg_output_tokens + 0.1 * result.output_tokens
+        lane.breaker.success()
+
+    async def _record_failure(
+        self, lane: Lane, pair: PairWork, response_id: uuid.UUID, exc: ProviderError, attempts: int,
+        errors: list[str],
+    ) -> None:
+        message = scrub(exc.message, self.secrets)[:1000]
+        meta = {
+            **self.extra_metadata,
+            "attempts_this_run": attempts,
+            "errors": [scrub(m, self.secrets)[:300] for m in errors[-5:]],
+            "status_code": exc.status,
+            "request_id": exc.request_id,
+        }
+        await self._db(
+            self.store.record_error, response_id, pair.job_id, error_class=exc.error_class, message=message,
+            metadata=meta,
+        )
+        self.progress.platforms[lane.name].error += 1
+        if lane.breaker.failure(exc):
+            log.warning("%s: circuit open, no more calls this run: %s", lane.name,
+                        scrub(lane.breaker.reason or "", self.secrets))
+
+    # ------------------------------------------------------------------------------ database
+
+    async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a store call, retrying connection failures with backoff for ``db_retry_s``."""
+        deadline = time.monotonic() + self.run.db_retry_s
+        delay = 0.5
+        while True:
+            try:
+                return await fn(*args, **kwargs)
+            except (psycopg.OperationalError, PoolTimeout) as e:
+                if time.monotonic() + delay > deadline:
+                    raise DatabaseUnavailable(
+                        f"lost the database at {self.target.where}: {str(e).strip().splitlines()[0] if str(e) else e}"
+                    ) from None
+                log.warning("database error, retrying in %.1fs: %s", delay, str(e).strip().splitlines()[:1])
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

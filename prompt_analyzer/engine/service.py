@@ -1,0 +1,204 @@
+"""What the commands ask of the engine: start, resume or rerun a batch, run one prompt, report.
+
+No SQL here (the store has it) and no wire formats (the providers have them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..config import PLATFORMS, ConfigError, Settings
+from ..db import Database
+from ..providers import Provider, make_provider
+from .runner import FINISHED, Outcome, Runner
+
+
+class BatchFinished(Exception):
+    """The batch of this key already finished; it is not run again."""
+
+    def __init__(self, batch: dict[str, Any]) -> None:
+        super().__init__(batch["idempotency_key"])
+        self.batch = batch
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class Prepared:
+    runner: Runner
+    batch: dict[str, Any]
+    created: bool
+    skipped: list[str] = field(default_factory=list)  # platforms without a key
+
+
+def default_key(now: datetime | None = None) -> str:
+    return f"daily:{(now or datetime.now(UTC)).date().isoformat()}"
+
+
+def check_platforms(names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if n not in PLATFORMS]
+    if bad:
+        raise ConfigError(f"unknown platform {bad[0]!r} (known: {', '.join(PLATFORMS)})")
+    return list(dict.fromkeys(names))
+
+
+def usable_platforms(settings: Settings, requested: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(platforms to ask, platforms skipped for lack of a key)."""
+    wanted = check_platforms(requested) if requested else [p for p in PLATFORMS if settings.platform(p).enabled]
+    usable = [p for p in wanted if settings.platform(p).configured]
+    skipped = [p for p in wanted if not settings.platform(p).configured]
+    if not usable:
+        from ..config import KEY_ENV
+
+        hint = ", ".join(KEY_ENV[p][0] for p in wanted) or "a platform"
+        raise ConfigError(f"no platform is configured: set {hint} (or run `analyze demo` to try the simulator)")
+    return usable, skipped
+
+
+def open_providers(settings: Settings, platforms: Sequence[str]) -> dict[str, Provider]:
+    secrets = settings.secrets()
+    return {p: make_provider(settings.platform(p), secrets=secrets) for p in platforms}
+
+
+async def close_providers(providers: dict[str, Provider]) -> None:
+    for p in providers.values():
+        with contextlib.suppress(Exception):  # closing is best effort at exit
+            await p.aclose()
+
+
+async def prepare_run(
+    db: Database,
+    settings: Settings,
+    *,
+    key: str,
+    trigger: str,
+    platforms: Sequence[str] = (),
+    project_ids: Sequence[uuid.UUID] = (),
+    prompt_ids: Sequence[uuid.UUID] = (),
+    limit: int | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> Prepared:
+    usable, skipped = usable_platforms(settings, platforms)
+    batch, created = await db.store.create_batch(
+        key=key, trigger=trigger, platforms=usable, project_ids=project_ids, prompt_ids=prompt_ids, limit=limit
+    )
+    if not created:
+        if batch["status"] in FINISHED:
+            raise BatchFinished(batch)
+        # Resume: ask what the batch was created to ask, minus platforms not configured now.
+        planned = batch["platforms"] or usable
+        usable = [p for p in planned if settings.platform(p).configured and (not platforms or p in platforms)]
+        skipped = [p for p in planned if p not in usable and not settings.platform(p).configured]
+        if not usable:
+            raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
+    runner = Runner(db.store, db.target, settings, open_providers(settings, usable), extra_metadata=extra_metadata)
+    return Prepared(runner, batch, created, skipped)
+
+
+async def find_batch(db: Database, ref: str | None) -> dict[str, Any]:
+    """A batch by id, by idempotency key, or the last one (ref None)."""
+    if ref is None:
+        batch = await db.store.last_batch()
+        if batch is None:
+            raise NotFound("no batch has run yet")
+        return batch
+    try:
+        batch = await db.store.get_batch(uuid.UUID(ref))
+    except ValueError:
+        batch = await db.store.get_batch_by_key(ref)
+    if batch is None:
+        raise NotFound(f"no batch {ref!r}")
+    return batch
+
+
+async def prepare_rerun(
+    db: Database, settings: Settings, batch: dict[str, Any], platforms: Sequence[str] = ()
+) -> Prepared:
+    planned = list(batch["platforms"] or PLATFORMS)
+    wanted = [p for p in planned if not platforms or p in check_platforms(platforms)]
+    usable = [p for p in wanted if settings.platform(p).configured]
+    skipped = [p for p in wanted if p not in usable]
+    if not usable:
+        raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
+    runner = Runner(db.store, db.target, settings, open_providers(settings, usable))
+    return Prepared(runner, batch, False, skipped)
+
+
+async def prepare_prompt(
+    db: Database, settings: Settings, prompt_id: uuid.UUID, platforms: Sequence[str] = ()
+) -> Prepared:
+    prompt = await db.store.get_prompt(prompt_id)
+    if prompt is None:
+        raise NotFound(f"no prompt {prompt_id}")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return await prepare_run(
+        db, settings, key=f"prompt:{prompt_id}:{stamp}", trigger="prompt", platforms=platforms,
+        prompt_ids=[prompt_id],
+    )
+
+
+# ---------------------------------------------------------------------------------- reports
+
+def _num(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return float(v)
+    return v
+
+
+async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | None = None) -> dict[str, Any]:
+    """The figures of a batch by platform, as ``status --json`` and ``run --json`` print them."""
+    store = db.store
+    stats = {r["platform"]: r for r in await store.platform_stats(batch["id"])}
+    counts = await store.pair_counts(batch["id"])
+    errors = await store.top_errors(batch["id"])
+    platforms: dict[str, Any] = {}
+    for name in sorted(set(counts) | set(stats), key=lambda n: PLATFORMS.index(n) if n in PLATFORMS else 99):
+        s, c = stats.get(name, {}), counts.get(name, {})
+        entry: dict[str, Any] = {
+            "total": int(c.get("total", 0)),
+            "success": int(c.get("success", 0)),
+            "error": int(c.get("error", 0)),
+            "processing": int(c.get("processing", 0)),
+            "pending": int(c.get("pending", 0)),
+            "tokens": int(s.get("tokens", 0) or 0),
+            "cost_usd": round(float(s.get("cost", 0) or 0), 6),
+            "p50_ms": _num(s.get("p50_ms")),
+            "p95_ms": _num(s.get("p95_ms")),
+            "attempts": int(s.get("attempts", 0) or 0),
+            "top_errors": [
+                {"class": e["error_class"], "message": e["message"], "count": int(e["n"])}
+                for e in errors if e["platform"] == name
+            ][:3],
+        }
+        if outcome is not None and name in outcome.progress.platforms:
+            pp = outcome.progress.platforms[name]
+            entry["run"] = {"calls": pp.calls, "rate_limited": pp.rate_limited, "retries": pp.retries,
+                            "circuit_open": pp.breaker}
+        platforms[name] = entry
+    report: dict[str, Any] = {
+        "batch_id": str(batch["id"]),
+        "key": batch["idempotency_key"],
+        "trigger": batch["trigger"],
+        "status": batch["status"],
+        "total_jobs": batch["total_jobs"],
+        "completed_jobs": batch["completed_jobs"],
+        "failed_jobs": batch["failed_jobs"],
+        "started_at": batch["started_at"].isoformat() if batch["started_at"] else None,
+        "completed_at": batch["completed_at"].isoformat() if batch["completed_at"] else None,
+        "cost_usd": round(sum(p["cost_usd"] for p in platforms.values()), 6),
+        "platforms": platforms,
+    }
+    if outcome is not None:
+        report["duration_s"] = round(time.monotonic() - outcome.progress.started, 3)
+        if outcome.interrupted_by:
+            report["interrupted_by"] = outcome.interrupted_by
+    return report
