@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -32,13 +32,12 @@ from .db import (
     open_database,
 )
 from .db.migrate import available
-from .engine.runner import BatchLocked
+from .engine.runner import BatchLocked, Runner
 from .engine.service import (
     BatchFinished,
     NotFound,
     Prepared,
     batch_report,
-    close_providers,
     default_key,
     find_batch,
     prepare_prompt,
@@ -70,10 +69,11 @@ class _State:
     config: Path | None = None
     debug = False
     settings: Settings | None = None
+    runner: Runner | None = None  # the batch being run, which a signal asks to stop cleanly
+    signal: str | None = None
 
 
 state = _State()
-T = TypeVar("T")
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -88,10 +88,37 @@ def settings() -> Settings:
     return state.settings
 
 
-def _execute(fn: Callable[[], Awaitable[T]]) -> T:
+async def _with_signals(fn: Callable[[], Awaitable[int]]) -> int:
+    """SIGINT / SIGTERM: a running batch stops cleanly; before it starts, the command just ends."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal(name: str) -> None:
+        if state.runner is not None:
+            state.runner.request_stop(name)
+        elif state.signal is None:
+            state.signal = name
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    try:
+        return await fn()
+    except asyncio.CancelledError:
+        if state.signal is None:
+            raise
+        err.print(f"interrupted by {state.signal} before the batch started; nothing was called")
+        return EXIT_SIGINT if state.signal == "SIGINT" else EXIT_SIGTERM
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _execute(fn: Callable[[], Awaitable[int]]) -> int:
     """Run a command's coroutine and turn every expected failure into one line and an exit code."""
     try:
-        return asyncio.run(fn())  # type: ignore[arg-type]
+        return asyncio.run(_with_signals(fn))
     except typer.Exit:
         raise
     except (ConfigError, InputError, BadDatabaseUrl, SchemaOutdated, NotFound) as e:
@@ -160,12 +187,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
     """Run a prepared batch with signals, live progress and the summary; returns the exit code."""
     runner = prep.runner
+    state.runner = runner
     for name in prep.skipped:
         log.warning("%s: not configured (no API key), skipped", name)
     reporter = make_reporter(json_mode=json_mode, quiet=logging.getLogger().level >= logging.ERROR)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, runner.request_stop, sig.name)
     ticker: asyncio.Task[None] | None = None
     try:
         started = False
@@ -189,9 +214,8 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
         if ticker:
             ticker.cancel()
         reporter.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-        await close_providers({n: lane.provider for n, lane in runner.lanes.items()})
+        state.runner = None
+        await runner.aclose()
     report = await batch_report(db, outcome.batch, outcome)
     if json_mode:
         print_json(report)

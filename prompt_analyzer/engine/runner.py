@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -155,7 +155,8 @@ class Runner:
         store: Store,
         target: Target,
         settings: Settings,
-        providers: Mapping[str, Provider],
+        platforms: Sequence[str],
+        provider_factory: Callable[[str], Provider],
         *,
         extra_metadata: Mapping[str, Any] | None = None,
     ) -> None:
@@ -163,23 +164,33 @@ class Runner:
         self.target = target
         self.settings = settings
         self.run = settings.run
+        self.platforms = list(platforms)
+        self.provider_factory = provider_factory
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.extra_metadata = dict(extra_metadata or {})
         self.secrets = settings.secrets()
         self.lanes: dict[str, Lane] = {}
-        for name, provider in providers.items():
-            ps = settings.platform(name)
+        self.progress = Progress({name: PlatformProgress() for name in self.platforms})
+        self._stop = asyncio.Event()
+        self.interrupted_by: str | None = None
+
+    def _open_lanes(self) -> None:
+        """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
+        for name in self.platforms:
+            ps = self.settings.platform(name)
             self.lanes[name] = Lane(
                 settings=ps,
-                provider=provider,
+                provider=self.provider_factory(name),
                 pacer=Pacer(ps.rpm),
                 limit=asyncio.Semaphore(ps.max_concurrency),
                 breaker=CircuitBreaker(self.run.breaker_threshold),
                 budget=TokenBudget(ps.tpm) if ps.tpm else None,
             )
-        self.progress = Progress({name: PlatformProgress() for name in self.lanes})
-        self._stop = asyncio.Event()
-        self.interrupted_by: str | None = None
+
+    async def aclose(self) -> None:
+        for lane in self.lanes.values():
+            with contextlib.suppress(Exception):  # closing is best effort at exit
+                await lane.provider.aclose()
 
     # ------------------------------------------------------------------------------ control
 
@@ -201,11 +212,12 @@ class Runner:
         try:
             if not await lock.acquire():
                 raise BatchLocked(f"batch {batch['idempotency_key'] or batch_id} is being run by another process")
+            self._open_lanes()
             # We hold the batch lock: whoever left pairs `processing` is gone.
             reclaimed = await self._db(self.store.expire_claims, batch_id, except_owner=self.owner)
             if reclaimed:
                 log.info("reclaimed %d pair(s) left processing by a stopped run", reclaimed)
-            counts = await self._db(self.store.pair_counts, batch_id, list(self.lanes))
+            counts = await self._db(self.store.pair_counts, batch_id, self.platforms)
             for name, pp in self.progress.platforms.items():
                 row = counts.get(name)
                 if row:
@@ -255,7 +267,7 @@ class Runner:
                     message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],
                 )
         await self._db(self.store.reconcile_jobs, batch_id)
-        counts = await self._db(self.store.pair_counts, batch_id, list(self.lanes))
+        counts = await self._db(self.store.pair_counts, batch_id, self.platforms)
         unfinished = sum(int(r["total"]) - int(r["success"]) for r in counts.values())
         if self.interrupted_by:
             status, finished = "interrupted", False
@@ -316,7 +328,7 @@ class Runner:
         async with asyncio.TaskGroup() as tg:
             while not self._stop.is_set():
                 page = await self._db(
-                    self.store.pending_jobs, batch_id, list(self.lanes), after=after, limit=self.run.page_size
+                    self.store.pending_jobs, batch_id, self.platforms, after=after, limit=self.run.page_size
                 )
                 if not page:
                     break

@@ -5,10 +5,9 @@ No SQL here (the store has it) and no wire formats (the providers have them).
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -64,15 +63,13 @@ def usable_platforms(settings: Settings, requested: Sequence[str] = ()) -> tuple
     return usable, skipped
 
 
-def open_providers(settings: Settings, platforms: Sequence[str]) -> dict[str, Provider]:
+def provider_factory(settings: Settings) -> Callable[[str], Provider]:
     secrets = settings.secrets()
-    return {p: make_provider(settings.platform(p), secrets=secrets) for p in platforms}
+    return lambda name: make_provider(settings.platform(name), secrets=secrets)
 
 
-async def close_providers(providers: dict[str, Provider]) -> None:
-    for p in providers.values():
-        with contextlib.suppress(Exception):  # closing is best effort at exit
-            await p.aclose()
+def _runner(db: Database, settings: Settings, platforms: Sequence[str], **kw: Any) -> Runner:
+    return Runner(db.store, db.target, settings, platforms, provider_factory(settings), **kw)
 
 
 async def prepare_run(
@@ -100,7 +97,7 @@ async def prepare_run(
         skipped = [p for p in planned if p not in usable and not settings.platform(p).configured]
         if not usable:
             raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
-    runner = Runner(db.store, db.target, settings, open_providers(settings, usable), extra_metadata=extra_metadata)
+    runner = _runner(db, settings, usable, extra_metadata=extra_metadata)
     return Prepared(runner, batch, created, skipped)
 
 
@@ -129,7 +126,7 @@ async def prepare_rerun(
     skipped = [p for p in wanted if p not in usable]
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
-    runner = Runner(db.store, db.target, settings, open_providers(settings, usable))
+    runner = _runner(db, settings, usable)
     return Prepared(runner, batch, False, skipped)
 
 

@@ -42,7 +42,7 @@ _SOURCES: tuple[tuple[str, str, str], ...] = (
 )
 
 _MARKER = re.compile(r"\[\[sim:[^\]]*\]\]")
-_WORD = re.compile(r"[A-Za-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")  # Unicode words: a "café" prompt keeps its é (byte offsets differ)
 
 _CLAIMS: tuple[str, ...] = (
     "{site} describes {topic} as a fast-moving area where the leading options differ mostly in price and support",

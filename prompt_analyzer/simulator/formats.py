@@ -698,11 +698,12 @@ class GeminiFormat:
     ) -> tuple[dict[str, Any], dict[str, str]]:
         ms = ceil_ms(wait_s)
         delay = f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+        value: float | int | None
         if what == "tokens":
             metric, qid, value = "input_token_count", "GenerateContentInputTokensPerModelPerMinute", quota.tpm
         else:
             metric, qid, value = "requests", "GenerateRequestsPerMinutePerProjectPerModel", quota.rpm
-        details = [
+        details: list[dict[str, Any]] = [
             {
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
                 "violations": [

@@ -1,0 +1,394 @@
+"""The aiohttp app that plays OpenAI, Anthropic, Gemini and Perplexity, plus its control endpoints.
+
+Per request the work is O(1) apart from building the answer: a dict lookup for the limiter, a couple
+of counters, one optional regex for ``[[sim:...]]`` markers, so thousands of concurrent connections
+are fine.  Order of checks mirrors the real services: auth, request validation, quota, then
+(injected) faults, latency and the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import random
+import re
+import socket
+import struct
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .config import FAULT_KINDS, SIM_PLATFORMS, PlatformSim, SimulatorConfig, SimulatorConfigError
+from .content import estimate_tokens, make_answer, prompt_hash
+from .formats import (
+    AgentFormat,
+    AnthropicFormat,
+    BadRequest,
+    Call,
+    GeminiFormat,
+    OpenAIFormat,
+    SonarFormat,
+    _hex,
+)
+from .ratelimit import PlatformLimiter
+
+log = logging.getLogger(__name__)
+
+HANG_S = 3600.0  # far beyond any client timeout: a "hang" never answers in practice
+
+# Base URL paths each official client is pointed at (appended to the server root).
+BASE_PATHS: dict[str, str] = {
+    "openai": "/openai/v1",
+    "claude": "/anthropic",
+    "gemini": "/gemini/",
+    "perplexity": "/perplexity",
+}
+
+_MARKER = re.compile(
+    r"\[\[sim:(?:(openai|gemini|claude|anthropic|google|perplexity):)?fault=([a-z0-9]+?)(?:x(\d+))?\]\]"
+)
+_ALIASES = {"anthropic": "claude", "google": "gemini"}
+
+Fmt = Any  # one of the format classes in .formats (duck-typed: same static method names)
+
+
+@dataclass(slots=True)
+class _Marker:
+    kind: str
+    times: int | None  # None: every call
+
+
+def parse_markers(prompt: str) -> dict[str | None, _Marker]:
+    """``[[sim:fault=KIND]]`` / ``[[sim:PLATFORM:fault=KINDxN]]`` markers by platform (None = all)."""
+    out: dict[str | None, _Marker] = {}
+    if "[[sim:" not in prompt:
+        return out
+    for plat, kind, times in _MARKER.findall(prompt):
+        if kind not in FAULT_KINDS:
+            log.warning("simulator: ignoring unknown fault kind %r in prompt marker", kind)
+            continue
+        key = _ALIASES.get(plat, plat) or None
+        out[key] = _Marker(kind, int(times) if times else None)
+    return out
+
+
+@dataclass
+class SimState:
+    """Mutable simulator state behind one app: config, limiters, RNGs and counters."""
+
+    config: SimulatorConfig
+    limiters: dict[str, PlatformLimiter] = field(default_factory=dict)
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    answered: dict[str, dict[str, int]] = field(default_factory=dict)
+    fault_hits: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    fault_rng: random.Random = field(default_factory=random.Random)
+    latency_rng: random.Random = field(default_factory=random.Random)
+
+    def __post_init__(self) -> None:
+        self.apply_config(self.config)
+        self.reset()
+
+    def apply_config(self, config: SimulatorConfig) -> None:
+        now = time.monotonic()
+        self.config = config
+        self.limiters = {p: PlatformLimiter(config.platform(p).rpm, config.platform(p).tpm, now) for p in SIM_PLATFORMS}
+        self.fault_rng = random.Random(config.seed)
+        self.latency_rng = random.Random(config.seed + 1)
+
+    def reset(self) -> None:
+        """Zero counters, marker xN progress and quota buckets (config stays)."""
+        self.counts = {p: Counter() for p in SIM_PLATFORMS}
+        self.answered = {p: {} for p in SIM_PLATFORMS}
+        self.fault_hits = {}
+        self.apply_config(self.config)
+
+    def stats(self) -> dict[str, Any]:
+        plats: dict[str, dict[str, int]] = {}
+        for p, c in self.counts.items():
+            d = {"requests": 0, "ok": 0, "429": 0}
+            d.update(c)
+            plats[p] = d
+        return {
+            "platforms": plats,
+            "answered": {p: dict(a) for p, a in self.answered.items()},
+            "uptime_s": round(time.monotonic() - self.started, 3),
+        }
+
+    def pick_fault(self, platform: str, prompt: str, ps: PlatformSim) -> str | None:
+        """The fault for this call: a prompt marker (platform-specific first), else fault_rate."""
+        markers = parse_markers(prompt)
+        m = markers.get(platform) or markers.get(None)
+        if m is not None:
+            if m.times is None:
+                return m.kind
+            key = (platform, m.kind, prompt_hash(prompt))
+            done = self.fault_hits.get(key, 0)
+            if done < m.times:
+                self.fault_hits[key] = done + 1
+                return m.kind
+            return None
+        if ps.fault_rate > 0 and self.fault_rng.random() < ps.fault_rate:
+            return self.fault_rng.choice(ps.fault_kinds)
+        return None
+
+    def latency(self, ps: PlatformSim) -> float:
+        if ps.latency_mean_s <= 0:
+            return 0.0
+        if ps.latency_sigma <= 0:
+            return ps.latency_mean_s
+        mu = math.log(ps.latency_mean_s) - ps.latency_sigma**2 / 2  # so the mean is latency_mean_s
+        return self.latency_rng.lognormvariate(mu, ps.latency_sigma)
+
+
+STATE_KEY = web.AppKey("simulator_state", SimState)
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> web.Response:
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    return web.Response(status=status, body=data, content_type="application/json", headers=headers)
+
+
+def _abort(request: web.Request) -> None:
+    """Drop the TCP connection with an RST and no HTTP response (the "reset" fault)."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+
+
+async def _dropped(request: web.Request, state: SimState, delay: float) -> web.StreamResponse:
+    """Wait ``delay`` (or until shutdown), then drop the connection without answering."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(state.closing.wait(), delay)
+    _abort(request)
+    # The connection is gone: aiohttp cancels this handler (handler_cancellation) or discards the reply.
+    await asyncio.sleep(0)
+    raise asyncio.CancelledError
+
+
+async def _serve(request: web.Request, fmt: Fmt, platform: str, path_model: str | None = None) -> web.StreamResponse:
+    state = request.app[STATE_KEY]
+    counts = state.counts[platform]
+    counts["requests"] += 1
+    rid = f"req_{_hex(12)}"
+    base_headers = {fmt.request_id_header: rid}
+    ps = state.config.platform(platform)
+
+    key = fmt.key(request.headers, request.query)
+    if not key:
+        counts["401"] += 1
+        return _json(401, fmt.error(401, fmt.missing_key_message(), rid), base_headers)
+    if key in ps.invalid_keys or (ps.valid_keys is not None and key not in ps.valid_keys):
+        counts["401"] += 1
+        return _json(401, fmt.invalid_key(key, rid), base_headers)
+
+    raw = await request.read()
+    try:
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise BadRequest("request body must be a JSON object")
+        call: Call = fmt.parse(body, path_model)
+    except (ValueError, BadRequest) as e:
+        counts["400"] += 1
+        msg = e.message if isinstance(e, BadRequest) else f"We could not parse the JSON body of your request: {e}"
+        param = e.param if isinstance(e, BadRequest) else None
+        return _json(400, fmt.error(400, msg, rid, param=param), base_headers)
+
+    answer_bytes = state.config.answer_bytes
+    limiter = state.limiters[platform]
+    if limiter.rpm or limiter.tpm:
+        est = estimate_tokens(call.prompt) + (answer_bytes // 4 if answer_bytes else 150)
+        wait, what = limiter.acquire(est, time.monotonic())
+        if wait > 0:
+            counts["429"] += 1
+            payload, headers = fmt.rate_limited(wait, call.model, what, limiter.quota(), rid)
+            return _json(429, payload, {**base_headers, **headers})
+
+    fault = state.pick_fault(platform, call.prompt, ps)
+    try:
+        if fault is not None:
+            counts[f"fault:{fault}"] += 1
+            return await _inject(request, state, fmt, platform, call, fault, rid, base_headers)
+        delay = state.latency(ps)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        ans = make_answer(call.prompt, platform, state.config.seed, answer_bytes)
+        payload = fmt.success(call, ans, rid)
+    except asyncio.CancelledError:
+        if fault != "reset":  # the client went away (timeout) before its answer was ready
+            counts["cancelled"] += 1
+        raise
+    counts["ok"] += 1
+    answered = state.answered[platform]
+    h = prompt_hash(call.prompt)
+    answered[h] = answered.get(h, 0) + 1
+    headers = {**base_headers, **fmt.extra_headers(), **fmt.quota_headers(limiter.quota())}
+    return _json(200, payload, headers)
+
+
+async def _inject(
+    request: web.Request,
+    state: SimState,
+    fmt: Fmt,
+    platform: str,
+    call: Call,
+    fault: str,
+    rid: str,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    if fault == "429":
+        quota = state.limiters[platform].quota()
+        payload, extra = fmt.rate_limited(state.config.fault_retry_after_s, call.model, "injected", quota, rid)
+        return _json(429, payload, {**headers, **extra})
+    if fault == "401":
+        return _json(401, fmt.error(401, "Invalid authentication credentials.", rid), headers)
+    if fault == "400":
+        return _json(400, fmt.error(400, "Invalid request (injected by the simulator).", rid), headers)
+    if fault == "hang":
+        return await _dropped(request, state, HANG_S)
+    if fault == "reset":
+        return await _dropped(request, state, 0.0)
+    delay = state.latency(state.config.platform(platform))
+    if delay > 0:
+        await asyncio.sleep(delay)
+    if fault in ("500", "503"):
+        status = int(fault)
+        return _json(status, fmt.server_error(status, rid), headers)
+    if fault == "failed":
+        return _json(200, fmt.failed(call, rid), headers)
+    # malformed: the first half of a real answer, so it is JSON-looking but does not parse.
+    good = json.dumps(fmt.success(call, make_answer(call.prompt, platform, state.config.seed), rid)).encode()
+    return web.Response(status=200, body=good[: len(good) // 2], content_type="application/json", headers=headers)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _handler(fmt: Fmt) -> Any:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await _serve(request, fmt, fmt.platform)
+
+    return handle
+
+
+async def _gemini(request: web.Request) -> web.StreamResponse:
+    model, _, action = request.match_info["model_action"].partition(":")
+    if request.match_info["version"] not in ("v1", "v1beta", "v1alpha") or action != "generateContent":
+        msg = f"Method not found: {request.path} (the simulator serves v1/v1beta models/*:generateContent)"
+        return _json(404, GeminiFormat.error(404, msg, ""))
+    return await _serve(request, GeminiFormat, "gemini", model)
+
+
+async def _health(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return _json(200, {"status": "ok", "uptime_s": round(time.monotonic() - state.started, 3)})
+
+
+async def _stats(request: web.Request) -> web.Response:
+    return _json(200, request.app[STATE_KEY].stats())
+
+
+async def _reset(request: web.Request) -> web.Response:
+    request.app[STATE_KEY].reset()
+    return _json(200, {"status": "ok"})
+
+
+async def _get_config(request: web.Request) -> web.Response:
+    return _json(200, request.app[STATE_KEY].config.to_dict())
+
+
+async def _put_config(request: web.Request) -> web.Response:
+    try:
+        config = SimulatorConfig.from_dict(json.loads(await request.read()))
+    except (ValueError, SimulatorConfigError) as e:
+        return _json(400, {"error": {"message": str(e)}})
+    state = request.app[STATE_KEY]
+    state.apply_config(config)
+    return _json(200, config.to_dict())
+
+
+def build_app(config: SimulatorConfig | None = None) -> web.Application:
+    """The simulator as an aiohttp app (``client_max_size`` fits 32k-char prompts many times over)."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[STATE_KEY] = SimState(config or SimulatorConfig())
+    app.router.add_post("/openai/v1/responses", _handler(OpenAIFormat))
+    app.router.add_post("/anthropic/v1/messages", _handler(AnthropicFormat))
+    app.router.add_post("/gemini/{version}/models/{model_action}", _gemini)
+    app.router.add_post("/perplexity/chat/completions", _handler(SonarFormat))
+    app.router.add_post("/perplexity/v1/agent", _handler(AgentFormat))
+    app.router.add_post("/perplexity/v1/responses", _handler(AgentFormat))
+    app.router.add_get("/_sim/health", _health)
+    app.router.add_get("/_sim/stats", _stats)
+    app.router.add_post("/_sim/reset", _reset)
+    app.router.add_get("/_sim/config", _get_config)
+    app.router.add_put("/_sim/config", _put_config)
+    return app
+
+
+# --------------------------------------------------------------------------- running in-process
+
+
+class RunningSimulator:
+    """A started simulator: its URLs, in-process stats/config access, and ``stop()``."""
+
+    def __init__(self, runner: web.AppRunner, app: web.Application, host: str, port: int) -> None:
+        self._runner = runner
+        self._app = app
+        self.host = host
+        self.port = port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{port}"
+        self.base_urls: dict[str, str] = {p: self.url + path for p, path in BASE_PATHS.items()}
+
+    @property
+    def state(self) -> SimState:
+        return self._app[STATE_KEY]
+
+    @property
+    def config(self) -> SimulatorConfig:
+        return self.state.config
+
+    def set_config(self, config: SimulatorConfig) -> None:
+        self.state.apply_config(config)
+
+    async def stats(self) -> dict[str, Any]:
+        return self.state.stats()
+
+    async def reset(self) -> None:
+        self.state.reset()
+
+    async def stop(self) -> None:
+        """Release hanging requests, then close the listener and every connection."""
+        self.state.closing.set()
+        await self._runner.cleanup()
+
+    async def __aenter__(self) -> RunningSimulator:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def start_simulator(
+    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+) -> RunningSimulator:
+    """Start serving on ``host:port`` (0 = a free port) in the running event loop."""
+    app = build_app(config)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096, reuse_address=True)
+    await site.start()
+    bound = runner.addresses[0]
+    return RunningSimulator(runner, app, host, int(bound[1]))
