@@ -127,7 +127,7 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
         return None
     try:
         v = headers.get(name)
-    except Exception:  # noqa: BLE001 - foreign header objects must not sink classification
+    except Exception:  # foreign header objects must not sink classification
         return None
     return v if isinstance(v, str) and v.strip() else None
 
@@ -248,6 +248,11 @@ def transport_error(platform: str, exc: BaseException, secrets: Iterable[str], *
     return TransientError(build_message(platform, None, f"{kind}: {type(exc).__name__}: {detail}", secrets))
 
 
+def unexpected(platform: str, exc: BaseException, secrets: Iterable[str]) -> ProviderError:
+    """An exception nobody classified (an SDK bug, a new error type): still a ProviderError, retryable."""
+    return ProviderError(build_message(platform, None, f"unexpected {type(exc).__name__}: {exc}", secrets))
+
+
 def malformed(platform: str, what: str, secrets: Iterable[str], *, status: int | None = 200,
               request_id: str | None = None) -> NoReturn:
     raise MalformedResponse(build_message(platform, status, what, secrets), status=status, request_id=request_id)
@@ -265,7 +270,7 @@ def guarded_parse(
         return fn()
     except ProviderError:
         raise
-    except Exception as e:  # noqa: BLE001 - a response we cannot read is malformed, whatever broke
+    except Exception as e:  # a response we cannot read is malformed, whatever broke
         raise MalformedResponse(
             build_message(platform, 200, f"unparseable response ({type(e).__name__}: {e})", secrets),
             status=200,

@@ -33,6 +33,7 @@ from ._common import (
     parse_retry_after,
     retry_from_message,
     transport_error,
+    unexpected,
 )
 from ._types import PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder
@@ -101,6 +102,14 @@ def _parse(
             build_message(PLATFORM, 200, "refusal: the model declined to answer", secrets),
             status=200, request_id=request_id,
         )
+
+    if not texts and stop_reason == "max_tokens":
+        raise PermanentError(
+            build_message(PLATFORM, 200, "empty answer: max_tokens reached before any text", secrets),
+            status=200, request_id=request_id,
+        )
+    if not texts:
+        malformed(PLATFORM, f"message has no text block (stop_reason {stop_reason})", secrets, request_id=request_id)
 
     usage = body.get("usage")
     u = as_dict(usage)
@@ -182,7 +191,7 @@ def classify_api_error(exc: Exception, secrets: Sequence[str]) -> ProviderError:
         if exc.response is not None:
             try:
                 fallback = exc.response.text[:500]
-            except Exception:  # noqa: BLE001 - an unreadable body only shortens the message
+            except Exception:  # an unreadable body only shortens the message
                 fallback = ""
         detail = error_text(body, fallback=fallback)
         rid = (headers.get("request-id") if headers is not None else None) or as_str(as_dict(body).get("request_id"))
@@ -228,6 +237,8 @@ class ClaudeProvider(BaseProvider):
             raise classify_api_error(e, self.secrets) from None
         except httpx2.HTTPError as e:
             raise transport_error(PLATFORM, e, self.secrets, timeout=isinstance(e, httpx2.TimeoutException)) from None
+        except Exception as e:
+            raise unexpected(PLATFORM, e, self.secrets) from None
         latency = elapsed_ms(start)
         rid = raw.headers.get("request-id")
         body = decode_json(text, platform=PLATFORM)

@@ -36,6 +36,7 @@ from ._common import (
     pick,
     retry_from_message,
     transport_error,
+    unexpected,
 )
 from ._types import MalformedResponse, PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder, domain_from_title, domain_of, normalize_url
@@ -90,7 +91,12 @@ def _parse(
         raise PermanentError(
             build_message(PLATFORM, 200, f"refusal: finishReason {finish}", secrets), status=200, request_id=rid
         )
-    if not texts and finish not in ("MAX_TOKENS",):
+    if not text and finish == "MAX_TOKENS":  # the budget went on thinking: the same call fails again
+        raise PermanentError(
+            build_message(PLATFORM, 200, "empty answer: output token limit reached", secrets),
+            status=200, request_id=rid,
+        )
+    if not texts:
         malformed(PLATFORM, f"candidate has no text (finishReason {finish})", secrets, request_id=rid)
 
     gm = as_dict(pick(cand, "groundingMetadata", "grounding_metadata"))
@@ -207,7 +213,7 @@ class GeminiProvider(BaseProvider):
             httpx_async_client=self._http,
         )
         self._client = genai.Client(api_key=self._key, http_options=opts)
-        tools = [types.Tool(google_search=types.GoogleSearch())] if settings.web_search else None
+        tools: list[Any] | None = [types.Tool(google_search=types.GoogleSearch())] if settings.web_search else None
         self._config = types.GenerateContentConfig(
             tools=tools,
             max_output_tokens=settings.max_tokens or None,
@@ -229,6 +235,8 @@ class GeminiProvider(BaseProvider):
                 build_message(PLATFORM, 200, f"unparseable response ({type(e).__name__}: {e})", self.secrets),
                 status=200,
             ) from None
+        except Exception as e:
+            raise unexpected(PLATFORM, e, self.secrets) from None
         latency = elapsed_ms(start)
         http = resp.sdk_http_response
         body_text = http.body if http is not None else None

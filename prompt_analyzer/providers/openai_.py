@@ -32,6 +32,7 @@ from ._common import (
     parse_retry_after,
     retry_from_message,
     transport_error,
+    unexpected,
 )
 from ._types import PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder
@@ -69,7 +70,7 @@ def _parse(
 
     texts: list[str] = []
     cites = CitationBuilder()
-    retrieved: list[tuple[str, Any]] = []
+    retrieved: list[tuple[Any, Any]] = []
     searches = 0
     queries: list[str] = []
     refusal: str | None = None
@@ -111,7 +112,13 @@ def _parse(
         raise PermanentError(
             build_message(PLATFORM, 200, f"refusal: {refusal}", secrets), status=200, request_id=request_id
         )
-    if not texts and status not in ("incomplete",):
+    if not texts and status == "incomplete":  # e.g. the token cap went on reasoning: it would again
+        reason = as_dict(body.get("incomplete_details")).get("reason")
+        raise PermanentError(
+            build_message(PLATFORM, 200, f"empty answer: response incomplete ({reason})", secrets),
+            status=200, request_id=request_id,
+        )
+    if not texts:
         malformed(PLATFORM, f"response has no output_text (status {status})", secrets, request_id=request_id)
 
     usage = body.get("usage")
@@ -181,7 +188,7 @@ def _body_text(response: httpx2.Response | None) -> str:
         return ""
     try:
         return response.text[:500]
-    except Exception:  # noqa: BLE001 - a body we cannot read adds nothing to the message
+    except Exception:  # a body we cannot read adds nothing to the message
         return ""
 
 
@@ -217,6 +224,8 @@ class OpenAIProvider(BaseProvider):
             raise classify_api_error(e, self.secrets) from None
         except httpx2.HTTPError as e:  # a body read that failed mid-stream
             raise transport_error(PLATFORM, e, self.secrets, timeout=isinstance(e, httpx2.TimeoutException)) from None
+        except Exception as e:
+            raise unexpected(PLATFORM, e, self.secrets) from None
         latency = elapsed_ms(start)
         rid = raw.headers.get("x-request-id")
         body = decode_json(text, platform=PLATFORM)

@@ -49,7 +49,10 @@ class ModelPrice:
 def _dec(value: Any, where: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ValueError(f"prices.toml: {where} must be a number, got {value!r}")
-    d = Decimal(str(value))
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}") from None
     if not d.is_finite() or d < 0:
         raise ValueError(f"prices.toml: {where} must be a non-negative number, got {value!r}")
     return d

@@ -1,0 +1,213 @@
+"""Retry hints, error classification and secret scrubbing (SDK exceptions built by hand, no network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import anthropic
+import httpx
+import httpx2
+import openai
+import pytest
+from google.genai import errors as genai_errors
+
+from prompt_analyzer.providers import (
+    AuthError,
+    MalformedResponse,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+    make_provider,
+)
+from prompt_analyzer.providers import claude as claude_mod
+from prompt_analyzer.providers import gemini as gemini_mod
+from prompt_analyzer.providers import openai_ as openai_mod
+from prompt_analyzer.providers._common import (
+    classify_status,
+    gemini_retry_delay,
+    one_line,
+    parse_go_duration,
+    parse_proto_duration,
+    parse_retry_after,
+    retry_from_message,
+)
+
+from .helpers import ALL_SECRETS, KEYS, load_payload, make_settings
+
+NOW = datetime(2025, 4, 21, 19, 13, 46, tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- retry hints
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1500"}, 1.5),
+        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # -ms wins
+        ({"retry-after-ms": "junk", "retry-after": "9"}, 9.0),
+        ({"retry-after": "20"}, 20.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after": "Mon, 21 Apr 2025 19:14:16 GMT"}, 30.0),  # HTTP date, 30 s after NOW
+        ({"retry-after": "Mon, 21 Apr 2025 19:00:00 GMT"}, 0.0),  # in the past: no wait
+        ({"retry-after": "-3"}, None),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after(headers: dict[str, str] | None, expected: float | None) -> None:
+    got = parse_retry_after(headers, now=NOW)
+    assert got == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_parse_retry_after_case_insensitive_headers() -> None:
+    assert parse_retry_after(httpx.Headers({"Retry-After-Ms": "100"})) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("26s", 26.0), ("1.5s", 1.5), ("0.250s", 0.25), ("45.8s", 45.8), ("26", None), ("s", None), (26, None)],
+)
+def test_parse_proto_duration(value: object, expected: float | None) -> None:
+    assert parse_proto_duration(value) == expected
+
+
+def test_gemini_retry_delay_from_real_body() -> None:
+    body = load_payload("gemini-429.json")["body"]
+    assert gemini_retry_delay(body) == 26.0
+    assert gemini_retry_delay(body["error"]) == 26.0  # also from the inner error object
+    assert gemini_retry_delay({"error": {"details": [{"@type": "x.QuotaFailure"}]}}) is None
+    assert gemini_retry_delay("garbage") is None
+
+
+@pytest.mark.parametrize(("value", "expected"), [("12ms", 0.012), ("6m0s", 360.0), ("1.5s", 1.5),
+                                                 ("1h2m", 3720.0), ("", None), ("6x", None), (None, None)])
+def test_parse_go_duration(value: str | None, expected: float | None) -> None:
+    assert parse_go_duration(value) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_retry_from_message() -> None:
+    assert retry_from_message("Please try again in 6ms. Contact us") == pytest.approx(0.006)
+    assert retry_from_message("Please retry in 26.5s.") == 26.5
+    assert retry_from_message("try again later") is None
+
+
+def test_claude_ratelimit_reset_headers() -> None:
+    h = load_payload("anthropic-429.json")["headers"]
+    assert claude_mod.rate_limit_wait(h, "") == pytest.approx(1.0)
+    h2 = {**h, "retry-after": "7"}
+    assert claude_mod.rate_limit_wait(h2, "") == 7.0
+
+
+# ---------------------------------------------------------------- classification
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(400, PermanentError), (401, AuthError), (403, AuthError), (404, PermanentError), (408, TransientError),
+     (409, TransientError), (422, PermanentError), (429, RateLimited), (500, TransientError),
+     (502, TransientError), (503, TransientError), (529, TransientError), (302, MalformedResponse)],
+)
+def test_classify_status(status: int, cls: type[ProviderError]) -> None:
+    err = classify_status("openai", status, "boom", ())
+    assert type(err) is cls
+    assert err.status == status
+    assert f"HTTP {status}" in err.message and "boom" in err.message
+
+
+def test_messages_are_short_single_lines() -> None:
+    msg = one_line("a\nb\t\tc " + "x" * 1000)
+    assert "\n" not in msg and len(msg) <= 300 and msg.startswith("a b c")
+
+
+def _openai_status_error(status: int, body: Any, headers: dict[str, str] | None = None) -> Exception:
+    req = httpx2.Request("POST", "https://api.openai.com/v1/responses",
+                         headers={"Authorization": f"Bearer {KEYS['openai']}"})
+    resp = httpx2.Response(status, json=body, headers=headers or {}, request=req)
+    cls = {401: openai.AuthenticationError, 429: openai.RateLimitError}.get(status, openai.APIStatusError)
+    return cls(str(body), response=resp, body=body)
+
+
+def test_openai_401_echoed_key_is_scrubbed() -> None:
+    key = KEYS["openai"]
+    body = {"error": {"message": f"Incorrect API key provided: {key}. You can find your API key at x.",
+                      "type": "invalid_request_error", "code": "invalid_api_key"}}
+    err = openai_mod.classify_api_error(_openai_status_error(401, body), ALL_SECRETS)
+    assert isinstance(err, AuthError) and err.status == 401
+    assert key not in err.message and "***" in err.message
+    assert "Incorrect API key provided" in err.message
+    assert "Bearer" not in err.message and "Authorization" not in err.message
+
+
+def test_openai_unconfigured_key_shape_is_scrubbed() -> None:
+    other = "sk-proj-" + "A" * 40  # a key from another account, not in our secrets
+    body = {"error": {"message": f"Incorrect API key provided: {other}.", "type": "invalid_request_error"}}
+    err = openai_mod.classify_api_error(_openai_status_error(401, body), ())
+    assert other not in err.message
+
+
+def test_openai_429_headers_and_quota() -> None:
+    body = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
+    err = openai_mod.classify_api_error(_openai_status_error(429, body, {"retry-after-ms": "1200"}), ())
+    assert isinstance(err, RateLimited) and err.retry_after == pytest.approx(1.2)
+    err = openai_mod.classify_api_error(
+        _openai_status_error(429, body, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}),
+        (),
+    )
+    assert isinstance(err, RateLimited) and err.retry_after == 360.0
+    quota = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
+                       "code": "insufficient_quota"}}
+    err = openai_mod.classify_api_error(_openai_status_error(429, quota), ())
+    assert type(err) is PermanentError  # out of credit: waiting does not help
+
+
+def test_openai_transport_errors() -> None:
+    req = httpx2.Request("POST", "https://api.openai.com/v1/responses")
+    assert isinstance(openai_mod.classify_api_error(openai.APITimeoutError(request=req), ()), TransientError)
+    err = openai_mod.classify_api_error(openai.APIConnectionError(request=req), ())
+    assert isinstance(err, TransientError) and "connection error" in err.message
+
+
+def test_anthropic_errors() -> None:
+    key = KEYS["claude"]
+    req = httpx2.Request("POST", "https://api.anthropic.com/v1/messages", headers={"x-api-key": key})
+    body = {"type": "error", "error": {"type": "authentication_error", "message": f"invalid x-api-key {key}"}}
+    resp = httpx2.Response(401, json=body, request=req, headers={"request-id": "req_1"})
+    err = claude_mod.classify_api_error(anthropic.AuthenticationError("x", response=resp, body=body), ALL_SECRETS)
+    assert isinstance(err, AuthError) and key not in err.message and err.request_id == "req_1"
+    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    resp = httpx2.Response(529, json=body, request=req)
+    err = claude_mod.classify_api_error(anthropic.APIStatusError("x", response=resp, body=body), ())
+    assert isinstance(err, TransientError) and "Overloaded" in err.message
+
+
+def test_gemini_errors() -> None:
+    key = KEYS["gemini"]
+    body = {"error": {"code": 400, "message": f"API key not valid. Please pass a valid API key. {key}",
+                      "status": "INVALID_ARGUMENT",
+                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}
+    err = gemini_mod.classify_api_error(genai_errors.ClientError(400, body), ALL_SECRETS)
+    assert isinstance(err, AuthError) and key not in err.message and "API key not valid" in err.message
+    err = gemini_mod.classify_api_error(genai_errors.ClientError(429, load_payload("gemini-429.json")["body"]), ())
+    assert isinstance(err, RateLimited) and err.retry_after == 26.0
+    err = gemini_mod.classify_api_error(
+        genai_errors.ServerError(503, {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}), ()
+    )
+    assert isinstance(err, TransientError) and "UNAVAILABLE" in err.message
+    err = gemini_mod.classify_api_error(
+        genai_errors.ClientError(400, {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}), ()
+    )
+    assert type(err) is PermanentError
+    assert isinstance(gemini_mod.classify_api_error(httpx.ReadTimeout("t"), ()), TransientError)
+
+
+def test_make_provider_without_key_is_auth_error() -> None:
+    from dataclasses import replace
+
+    with pytest.raises(AuthError):
+        make_provider(replace(make_settings("openai"), api_key=None))
+    with pytest.raises(ValueError):
+        make_provider(make_settings("openai").__class__(name="bing"))

@@ -1,0 +1,253 @@
+"""Response parsers: edge cases by hand, then hypothesis fuzzing (random and mutated real bodies).
+
+Contract: whatever JSON arrives, a parser returns a well-formed ProviderResult or raises
+MalformedResponse (PermanentError only for an explicit refusal/block); never anything else.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prompt_analyzer.config import PlatformSettings
+from prompt_analyzer.providers import (
+    MalformedResponse,
+    PermanentError,
+    ProviderResult,
+    claude,
+    gemini,
+    openai_,
+    perplexity,
+)
+
+from .helpers import load_payload, make_settings
+
+Parser = Callable[..., ProviderResult]
+
+PARSERS: dict[str, tuple[Parser, str, PlatformSettings]] = {
+    "openai": (openai_.parse_response, "openai-responses-web-search.json", make_settings("openai")),
+    "openai-plain": (openai_.parse_response, "openai-responses-plain.json", make_settings("openai")),
+    "claude": (claude.parse_response, "anthropic-web-search.json", make_settings("claude")),
+    "gemini": (gemini.parse_response, "gemini-grounding.json", make_settings("gemini", model="gemini-2.5-flash")),
+    "sonar": (perplexity.parse_sonar, "perplexity-sonar-docs-example.json", make_settings("perplexity")),
+    "agent": (perplexity.parse_agent, "perplexity-agent-responses.json", make_settings("perplexity", api="agent")),
+}
+
+
+def check_result(r: ProviderResult) -> None:
+    assert isinstance(r, ProviderResult)
+    assert isinstance(r.text, str)
+    for v in (r.input_tokens, r.output_tokens, r.total_tokens):
+        assert v is None or (isinstance(v, int) and v >= 0)
+    assert r.cost is None or (isinstance(r.cost, Decimal) and r.cost >= 0)
+    assert [c.position for c in r.citations] == list(range(1, len(r.citations) + 1))
+    assert len({c.url for c in r.citations}) == len(r.citations)
+    for c in r.citations:
+        assert isinstance(c.url, str) and c.url and isinstance(c.domain, str)
+    if r.metadata.get("usage_missing"):
+        assert r.cost is None
+    json.dumps(r.metadata)  # metadata is stored as JSON
+
+
+def run(parser: Parser, body: Any, s: PlatformSettings) -> None:
+    try:
+        r = parser(body, s)
+    except MalformedResponse as e:
+        assert "\n" not in e.message
+        return
+    except PermanentError as e:
+        assert any(w in e.message for w in ("refusal", "blocked", "run failed", "empty answer")), e.message
+        return
+    check_result(r)
+
+
+# ---------------------------------------------------------------- hand-picked cases
+
+
+def test_usage_missing() -> None:
+    for name in PARSERS:
+        parser, payload, s = PARSERS[name]
+        body = load_payload(payload)
+        body.pop("usage", None)
+        body.pop("usageMetadata", None)
+        r = parser(body, s)
+        assert r.input_tokens is None and r.output_tokens is None and r.total_tokens is None, name
+        assert r.cost is None and r.metadata["usage_missing"] is True, name
+
+
+def test_one_megabyte_answer_intact() -> None:
+    big = ("Paris " * 200_000)[:1_048_576] + "é"
+    body = load_payload("openai-responses-plain.json")
+    body["output"][0]["content"][0]["text"] = big
+    assert openai_.parse_response(body, make_settings("openai")).text == big
+    body = load_payload("anthropic-plain.json")
+    body["content"][0]["text"] = big
+    assert claude.parse_response(body, make_settings("claude")).text == big
+    body = load_payload("gemini-plain.json")
+    body["candidates"][0]["content"]["parts"][0]["text"] = big
+    assert gemini.parse_response(body, make_settings("gemini")).text == big
+    body = load_payload("perplexity-sonar-docs-example.json")
+    body["choices"][0]["message"]["content"] = big
+    assert perplexity.parse_sonar(body, make_settings("perplexity")).text == big
+
+
+def test_gemini_grounded_fee_and_byte_offsets() -> None:
+    body = load_payload("gemini-grounding.json")
+    body["modelVersion"] = "gemini-2.5-flash"
+    r = gemini.parse_response(body, make_settings("gemini", model="gemini-2.5-flash"))
+    m = Decimal(1_000_000)
+    assert r.cost == 136 * Decimal("0.30") / m + 414 * Decimal("2.50") / m + Decimal("0.035")
+    # Supports are ordered by byte offset, not by chunk index.
+    body = {
+        "candidates": [{
+            "content": {"parts": [{"text": "é" * 10 + " a. b."}]},
+            "groundingMetadata": {
+                "groundingChunks": [{"web": {"uri": "https://r/0", "title": "zero.com"}},
+                                    {"web": {"uri": "https://r/1", "title": "one.com"}},
+                                    {"web": {"uri": "https://r/2", "title": "two.com"}}],
+                "groundingSupports": [{"segment": {"startIndex": 23, "endIndex": 25}, "groundingChunkIndices": [0]},
+                                      {"segment": {"endIndex": 22}, "groundingChunkIndices": [1, 7]}],
+                "webSearchQueries": ["q"],
+            },
+        }],
+        "usageMetadata": {"promptTokenCount": 5},
+    }
+    r = gemini.parse_response(body, make_settings("gemini"))
+    assert [(c.domain, c.position, c.cited) for c in r.citations] == [
+        ("one.com", 1, True), ("zero.com", 2, True), ("two.com", 3, False)
+    ]
+    assert (r.input_tokens, r.output_tokens, r.total_tokens) == (5, 0, 5)  # proto3 drops zeros
+
+
+def test_gemini_blocked_and_refused() -> None:
+    with pytest.raises(PermanentError, match="blocked"):
+        gemini.parse_response({"promptFeedback": {"blockReason": "SAFETY"}}, make_settings("gemini"))
+    with pytest.raises(PermanentError, match="refusal"):
+        gemini.parse_response({"candidates": [{"finishReason": "SAFETY"}]}, make_settings("gemini"))
+    with pytest.raises(MalformedResponse):
+        gemini.parse_response({"candidates": []}, make_settings("gemini"))
+
+
+def test_openai_failed_status_is_malformed_and_refusal_permanent() -> None:
+    body = load_payload("openai-responses-plain.json")
+    body["status"] = "failed"
+    body["error"] = {"code": "server_error", "message": "The model failed"}
+    with pytest.raises(MalformedResponse, match="The model failed"):
+        openai_.parse_response(body, make_settings("openai"))
+    body = load_payload("openai-responses-plain.json")
+    body["output"][0]["content"] = [{"type": "refusal", "refusal": "I can't help with that."}]
+    with pytest.raises(PermanentError, match="refusal"):
+        openai_.parse_response(body, make_settings("openai"))
+
+
+def test_agent_failed_status() -> None:
+    body = load_payload("perplexity-agent-responses.json")
+    body["status"] = "failed"
+    body["error"] = {"code": "internal_error", "message": "upstream model failed"}
+    s = make_settings("perplexity", api="agent")
+    with pytest.raises(MalformedResponse, match="upstream model failed"):
+        perplexity.parse_agent(body, s)
+    body["error"] = {"code": "invalid_request", "message": "unsupported preset"}
+    with pytest.raises(PermanentError, match="unsupported preset"):
+        perplexity.parse_agent(body, s)
+
+
+def test_sonar_markers_and_fallback_to_search_results() -> None:
+    body = load_payload("perplexity-sonar-docs-example.json")
+    del body["citations"]
+    body["choices"][0]["message"]["content"] = "Answer [4][9] and [2, 4]."
+    r = perplexity.parse_sonar(body, make_settings("perplexity"))
+    assert [(c.domain, c.cited) for c in r.citations] == [
+        ("space.com", True), ("esa.int", True), ("en.wikipedia.org", False), ("science.nasa.gov", False)
+    ]
+
+
+def test_claude_search_error_and_truncation() -> None:
+    body = load_payload("anthropic-plain.json")
+    body["content"].insert(0, {"type": "web_search_tool_result", "tool_use_id": "x",
+                               "content": {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}})
+    body["stop_reason"] = "max_tokens"
+    r = claude.parse_response(body, make_settings("claude"))
+    assert r.metadata["search_errors"] == ["max_uses_exceeded"] and r.metadata["truncated"] is True
+
+
+# ---------------------------------------------------------------- fuzzing
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10**12) | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=25,
+)
+
+
+@pytest.mark.parametrize("name", list(PARSERS))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=json_values)
+def test_fuzz_random_json(name: str, body: Any) -> None:
+    parser, _, s = PARSERS[name]
+    run(parser, body, s)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _mutate(body: Any, path: tuple[Any, ...], value: Any, delete: bool) -> Any:
+    if not path:
+        return value
+    parent = body
+    for p in path[:-1]:
+        parent = parent[p]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize("name", list(PARSERS))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_mutated_real_bodies(name: str, data: st.DataObject) -> None:
+    parser, payload, s = PARSERS[name]
+    body = copy.deepcopy(load_payload(payload))
+    for _ in range(data.draw(st.integers(1, 4))):
+        paths = _paths(body)
+        path = data.draw(st.sampled_from(paths))
+        body = _mutate(body, path, data.draw(json_values), delete=bool(path) and data.draw(st.booleans()))
+    run(parser, body, s)
+
+
+def test_empty_answers() -> None:
+    body = load_payload("openai-responses-plain.json")
+    body["status"] = "incomplete"
+    body["incomplete_details"] = {"reason": "max_output_tokens"}
+    body["output"] = [{"type": "reasoning", "summary": []}]
+    with pytest.raises(PermanentError, match="empty answer"):
+        openai_.parse_response(body, make_settings("openai"))
+    body = load_payload("anthropic-plain.json")
+    body["content"] = []
+    with pytest.raises(MalformedResponse):
+        claude.parse_response(body, make_settings("claude"))
+    body["stop_reason"] = "max_tokens"
+    with pytest.raises(PermanentError, match="empty answer"):
+        claude.parse_response(body, make_settings("claude"))
+    body = load_payload("gemini-plain.json")
+    body["candidates"][0]["content"] = {"role": "model"}
+    body["candidates"][0]["finishReason"] = "MAX_TOKENS"
+    with pytest.raises(PermanentError, match="empty answer"):
+        gemini.parse_response(body, make_settings("gemini"))
