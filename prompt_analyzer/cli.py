@@ -206,7 +206,15 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
                     reporter.tick(runner.progress)
 
         ticker = asyncio.create_task(tick())
-        outcome = await runner.execute(prep.batch)
+        try:
+            outcome = await runner.execute(prep.batch)
+        except DatabaseUnavailable as e:
+            if runner.spool is not None and runner.spool.count:
+                raise DatabaseUnavailable(
+                    f"{e}; {runner.spool.count} answer(s) received meanwhile are kept in {runner.spool.path} "
+                    "and will be written by the next run"
+                ) from None
+            raise
         if not started:
             reporter.start(prep.batch, runner.progress, resumed=not prep.created)
         reporter.tick(runner.progress)

@@ -85,3 +85,6 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     s = Store(pool)
     yield s
     await s.close()
+
+
+from tests.harness import env, sim  # noqa: E402,F401  (shared fixtures for CLI tests)

@@ -403,7 +403,7 @@ class Store:
                           input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
                           execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
                           error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
-                   WHERE id = %s""",
+                   WHERE id = %s AND status <> 'success'""",
                 (rec.response_text, rec.model_version, rec.input_tokens, rec.output_tokens, rec.total_tokens,
                  rec.cost, rec.execution_time_ms, _json(rec.metadata), rec.response_id),
             )
@@ -417,6 +417,16 @@ class Store:
                      [c.title for c in cs], [c.cited for c in cs]),
                 )
             await conn.execute(_RECOMPUTE_JOB, {"job": rec.job_id})
+
+    async def record_spooled(self, rec: SuccessRecord) -> bool:
+        """Replay a spooled answer: only into a pair that has not succeeded since."""
+        row = await self.fetchone(
+            "SELECT status FROM ai_responses WHERE id = %s", (rec.response_id,)
+        )
+        if row is None or row["status"] == "success":
+            return False
+        await self.record_success(rec)
+        return True
 
     async def record_error(
         self,

@@ -39,6 +39,7 @@ from ..providers import Provider, ProviderError, ProviderResult, RateLimited, sc
 from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
 from .retry import should_retry, wait_seconds
+from .spool import Spool
 
 log = logging.getLogger("prompt_analyzer.engine")
 
@@ -159,8 +160,11 @@ class Runner:
         provider_factory: Callable[[str], Provider],
         *,
         extra_metadata: Mapping[str, Any] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.store = store
+        self.spool = spool
+        self.db_error: DatabaseUnavailable | None = None
         self.target = target
         self.settings = settings
         self.run = settings.run
@@ -231,6 +235,8 @@ class Runner:
                 else self._run_prompts(batch_id, self.run.prompt_concurrency)
             )
             await self._with_grace(work)
+            if self.db_error is not None:
+                raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
         finally:
             await lock.release()
@@ -293,22 +299,27 @@ class Runner:
         queue: asyncio.Queue[PairWork | None] = asyncio.Queue(maxsize=workers * 2)
 
         async def produce() -> None:
-            after: uuid.UUID | None = None
             try:
-                while not self._stop.is_set() and not lane.breaker.open:
-                    page = await self._db(
-                        self.store.pending_pairs, batch_id, lane.name, after=after, limit=self.run.page_size
-                    )
-                    if not page:
-                        break
-                    for pair in page:
-                        if self._stop.is_set() or lane.breaker.open:
-                            break
-                        await queue.put(pair)
-                    after = page[-1].job_id
+                await produce_pages()
+            except DatabaseUnavailable as e:
+                self._lost_database(e)
             finally:
                 for _ in range(workers):
                     await queue.put(None)
+
+        async def produce_pages() -> None:
+            after: uuid.UUID | None = None
+            while not self._stop.is_set() and not lane.breaker.open:
+                page = await self._db(
+                    self.store.pending_pairs, batch_id, lane.name, after=after, limit=self.run.page_size
+                )
+                if not page:
+                    break
+                for pair in page:
+                    if self._stop.is_set() or lane.breaker.open:
+                        break
+                    await queue.put(pair)
+                after = page[-1].job_id
 
         async def work() -> None:
             while (pair := await queue.get()) is not None:
@@ -352,11 +363,21 @@ class Runner:
 
     # ------------------------------------------------------------------------------ one pair
 
+    def _lost_database(self, exc: DatabaseUnavailable) -> None:
+        """The database stayed down past db_retry_s: stop starting calls, keep what arrives."""
+        if self.db_error is None:
+            self.db_error = exc
+            log.error("%s; stopping the run", exc)
+        self.request_stop("database")
+
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
         async with lane.limit:
             if self._stop.is_set():
                 return
-            await self._call_pair_limited(lane, pair)
+            try:
+                await self._call_pair_limited(lane, pair)
+            except DatabaseUnavailable as e:
+                self._lost_database(e)
 
     async def _call_pair_limited(self, lane: Lane, pair: PairWork) -> None:
         pp = self.progress.platforms[lane.name]
@@ -462,7 +483,13 @@ class Runner:
             metadata=meta,
             citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited) for c in result.citations],
         )
-        await self._db(self.store.record_success, rec)
+        try:
+            await self._db(self.store.record_success, rec)
+        except DatabaseUnavailable as e:
+            if self.spool is None:
+                raise
+            self.spool.append(rec)  # paid for: never dropped
+            self._lost_database(e)
         pp = self.progress.platforms[lane.name]
         pp.success += 1
         pp.tokens += result.total_tokens or 0

@@ -17,6 +17,7 @@ from ..config import PLATFORMS, ConfigError, Settings
 from ..db import Database
 from ..providers import Provider, make_provider
 from .runner import FINISHED, Outcome, Runner
+from .spool import Spool
 
 
 class BatchFinished(Exception):
@@ -69,7 +70,13 @@ def provider_factory(settings: Settings) -> Callable[[str], Provider]:
 
 
 def _runner(db: Database, settings: Settings, platforms: Sequence[str], **kw: Any) -> Runner:
-    return Runner(db.store, db.target, settings, platforms, provider_factory(settings), **kw)
+    return Runner(db.store, db.target, settings, platforms, provider_factory(settings), spool=Spool(settings.home),
+                  **kw)
+
+
+async def replay_spool(db: Database, settings: Settings) -> int:
+    """Answers a run could not write (database down) go in before anything else."""
+    return await Spool(settings.home).replay(db.store)
 
 
 async def prepare_run(
@@ -85,6 +92,7 @@ async def prepare_run(
     extra_metadata: dict[str, Any] | None = None,
 ) -> Prepared:
     usable, skipped = usable_platforms(settings, platforms)
+    await replay_spool(db, settings)
     batch, created = await db.store.create_batch(
         key=key, trigger=trigger, platforms=usable, project_ids=project_ids, prompt_ids=prompt_ids, limit=limit
     )
@@ -120,6 +128,7 @@ async def find_batch(db: Database, ref: str | None) -> dict[str, Any]:
 async def prepare_rerun(
     db: Database, settings: Settings, batch: dict[str, Any], platforms: Sequence[str] = ()
 ) -> Prepared:
+    await replay_spool(db, settings)
     planned = list(batch["platforms"] or PLATFORMS)
     wanted = [p for p in planned if not platforms or p in check_platforms(platforms)]
     usable = [p for p in wanted if settings.platform(p).configured]

@@ -10,7 +10,7 @@ from collections import Counter
 from prompt_analyzer.config import PLATFORMS
 from prompt_analyzer.simulator import prompt_hash
 
-from .conftest import Env, platform_config
+from ..harness import Env, platform_config
 
 
 async def _answered(env: Env) -> dict[str, dict[str, int]]:
