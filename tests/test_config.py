@@ -1,0 +1,80 @@
+"""Settings: defaults, validation naming the key, secrets from the environment and credentials."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from prompt_analyzer.config import ConfigError, load_settings
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+def test_defaults_without_a_file() -> None:
+    s = load_settings(env={})
+    assert s.run.prompt_concurrency is None and s.run.page_size == 500 and s.run.grace_period_s == 30
+    assert s.platform("openai").model == "gpt-4.1-mini" and s.platform("openai").max_attempts == 4
+    assert not any(p.configured for p in s.platforms.values())
+    assert s.database.url is None
+
+
+def test_contract_example_parses(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, """
+[run]
+prompt_concurrency = 5
+page_size = 100
+[platforms.openai]
+enabled = true
+model = "gpt-4.1-mini"
+rpm = 5000
+tpm = 2000000
+max_concurrency = 50
+timeout_s = 120
+max_attempts = 4
+web_search = true
+input_price_per_mtok = 0.40
+output_price_per_mtok = 1.60
+request_fee = 0.0
+"""), env={"OPENAI_API_KEY": "sk-x"})
+    o = s.platform("openai")
+    assert s.run.prompt_concurrency == 5 and o.rpm == 5000 and o.tpm == 2_000_000
+    assert o.input_price_per_mtok == Decimal("0.4") and o.configured
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[run]\npage_size = 0\n", "run.page_size: must be > 0"),
+        ("[run]\npage_size = true\n", "run.page_size: expected int, got a boolean"),
+        ("[platforms.bard]\nrpm = 1\n", "platforms.bard: unknown platform"),
+        ("[platforms.openai]\napi_key = \"sk\"\n", "API keys are not read from the config file"),
+        ("[database]\nurl = \"postgres://\"\n", "set DATABASE_URL instead"),
+        ("[platforms.perplexity]\napi = \"chat\"\n", "platforms.perplexity.api"),
+        ("[nope]\n", "nope: unknown section"),
+        ("[run\n", "invalid TOML"),
+    ],
+)
+def test_errors_name_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle.replace("(", r"\(").replace(".", r"\.")):
+        load_settings(write(tmp_path, text), env={})
+
+
+def test_toml_error_gives_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="line 3"):
+        load_settings(write(tmp_path, "[run]\npage_size = 1\nprompt_concurrency = \n"), env={})
+
+
+def test_keys_from_credentials_directory(tmp_path: Path) -> None:
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "ANTHROPIC_API_KEY").write_text("sk-ant-from-file\n")
+    s = load_settings(env={"CREDENTIALS_DIRECTORY": str(creds), "GEMINI_API_KEY": "g", "GOOGLE_API_KEY": "goo"})
+    assert s.platform("claude").api_key is not None and s.platform("claude").api_key.get() == "sk-ant-from-file"
+    gem = s.platform("gemini").api_key
+    assert gem is not None and gem.get() == "goo"  # the SDK's preference when both are set
