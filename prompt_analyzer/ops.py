@@ -156,6 +156,7 @@ def render_metrics(
     unfinished = fam("calls_unfinished", "gauge", "Calls of the last batch not yet ended (pending or processing).")
     tokens = fam("tokens_total", "counter", "Tokens billed for the last batch's successful calls.")
     cost = fam("cost_usd_total", "counter", "Cost in USD of the last batch's successful calls.")
+    requests = fam("requests_total", "counter", "Provider requests made during the last run, retries included.")
     limited = fam("rate_limited_total", "counter", "HTTP 429 answers received during the last run.")
     retries = fam("retries_total", "counter", "Retried calls during the last run.")
     circuit = fam("circuit_open", "gauge", "1 when the last run stopped calling a platform after consecutive failures.")
@@ -168,11 +169,12 @@ def render_metrics(
         tokens.add(p.get("tokens"), platform=name)
         cost.add(p.get("cost_usd"), platform=name)
         if p.get("p50_ms") is not None:
-            p50.add(float(p["p50_ms"]) / 1000, platform=name)
+            p50.add(round(float(p["p50_ms"]) / 1000, 6), platform=name)
         if p.get("p95_ms") is not None:
-            p95.add(float(p["p95_ms"]) / 1000, platform=name)
+            p95.add(round(float(p["p95_ms"]) / 1000, 6), platform=name)
         run = p.get("run")
         if run:  # only the process that ran the batch knows these; `status` reports lack them
+            requests.add(run.get("calls"), platform=name)
             limited.add(run.get("rate_limited"), platform=name)
             retries.add(run.get("retries"), platform=name)
             circuit.add(1 if run.get("circuit_open") else 0, platform=name)

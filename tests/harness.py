@@ -86,7 +86,7 @@ class Env:
             env=self.env(**env), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
 
-    async def analyze(self, *args: str, timeout: float = 60, **env: str) -> Result:
+    async def analyze(self, *args: str, timeout: float = 60, **env: str) -> Result:  # noqa: ASYNC109
         proc = await self.start(*args, **env)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -148,7 +148,8 @@ async def test_claim_success_error_and_counters(store: Store) -> None:
     row = await store.fetchone("SELECT attempts, status FROM ai_responses WHERE id = %s", (crid,))
     assert row == {"attempts": 2, "status": "processing"}
     cites = await store.fetchall("SELECT position, domain, cited FROM ai_response_citations ORDER BY position")
-    assert cites == [{"position": 1, "domain": "a.com", "cited": True}, {"position": 2, "domain": "b.com", "cited": False}]
+    assert cites == [{"position": 1, "domain": "a.com", "cited": True},
+                     {"position": 2, "domain": "b.com", "cited": False}]
     b = await store.refresh_batch_counters(batch["id"])
     assert (b["total_jobs"], b["completed_jobs"], b["failed_jobs"]) == (2, 0, 0)  # job 1 is running again
 

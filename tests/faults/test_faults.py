@@ -70,7 +70,8 @@ async def test_provider_faults_each_kind(env: Env) -> None:
     """Reset, hang past the timeout, 429 storm, 5xx burst, malformed 200 and 'failed' 200: retried to success."""
     env.write_config(platform_config(**{p: {"timeout_s": 1, "max_attempts": 4} for p in PLATFORMS}))
     texts = ["reset [[sim:fault=resetx1]]", "hang [[sim:fault=hangx1]]", "storm [[sim:fault=429x3]]",
-             "burst [[sim:fault=503x2]]", "malformed [[sim:fault=malformedx1]]", "failed [[sim:openai:fault=failedx1]] [[sim:perplexity:fault=failedx1]]",
+             "burst [[sim:fault=503x2]]", "malformed [[sim:fault=malformedx1]]",
+             "failed [[sim:openai:fault=failedx1]] [[sim:perplexity:fault=failedx1]]",
              "plain"]
     await env.add_prompts(texts)
     r = await env.analyze("run", "--key", "pf", "--json", timeout=120)
