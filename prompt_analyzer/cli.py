@@ -8,19 +8,22 @@ configuration error; 75 temporary (database unreachable, batch run by another pr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from . import __version__
+from . import __version__, ops
 from .config import PLATFORMS, ConfigError, Secret, Settings, load_settings
 from .db import (
     BadDatabaseUrl,
@@ -71,6 +74,7 @@ class _State:
     settings: Settings | None = None
     runner: Runner | None = None  # the batch being run, which a signal asks to stop cleanly
     signal: str | None = None
+    report: dict[str, Any] | None = None  # the last batch report, for metrics and the webhook
 
 
 state = _State()
@@ -225,6 +229,7 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
         state.runner = None
         await runner.aclose()
     report = await batch_report(db, outcome.batch, outcome)
+    state.report = report
     if json_mode:
         print_json(report)
     else:
@@ -245,13 +250,24 @@ def run(
     json_mode: JsonOpt = False,
     metrics_file: Annotated[Path | None, typer.Option("--metrics-file", help="Prometheus textfile output.")] = None,
     ping_url: Annotated[str | None, typer.Option("--ping-url", help="healthchecks.io-style ping URL.")] = None,
+    pushgateway: Annotated[str | None, typer.Option("--pushgateway", help="Prometheus Pushgateway URL.")] = None,
+    notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary here.")] = None,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     projects = [parse_uuid(p, "--project") for p in project or []]
     platforms = parse_platforms(platform or []) or []
     batch_key = key or default_key()
 
+    hooks = _Hooks(metrics_file, pushgateway, ping_url, notify_url)
+
     async def go() -> int:
+        hooks.start()
+        try:
+            return await run_batch()
+        finally:
+            await hooks.join_start()
+
+    async def run_batch() -> int:
         s = settings()
         db = await _open()
         try:
@@ -265,19 +281,69 @@ def run(
                 msg = (f"batch {b['idempotency_key']} already finished ({b['status']}, "
                        f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
                        f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
+                state.report = await batch_report(db, b)
                 if json_mode:
-                    print_json(await batch_report(db, b))
+                    print_json(state.report)
                 _say(msg)
                 return EXIT_OK if b["status"] == "completed" else EXIT_FAILED
             return await _drive(db, prep, json_mode=json_mode)
         finally:
             await db.close()
 
-    _finish(_execute(go), metrics_file, ping_url)
+    started = time.monotonic()
+    try:
+        code = _execute(go)
+    except typer.Exit as e:
+        code = e.exit_code
+    asyncio.run(hooks.finish(code, time.monotonic() - started))
+    raise typer.Exit(code)
 
 
-def _finish(code: int, metrics_file: Path | None = None, ping_url: str | None = None) -> None:
-    del metrics_file, ping_url  # written by the operations issue
+class _Hooks:
+    """Metrics file, Pushgateway, health pings and the completion webhook: never fail the run."""
+
+    def __init__(self, metrics_file: Path | None, pushgateway: str | None, ping_url: str | None,
+                 notify_url: str | None) -> None:
+        self.metrics_file, self.pushgateway, self.ping_url, self.notify_url = (
+            metrics_file, pushgateway, ping_url, notify_url)
+        self.run_id = str(uuid.uuid4())
+        self._start: asyncio.Task[str | None] | None = None
+
+    def start(self) -> None:
+        if self.ping_url:  # in the background: a slow endpoint never delays the run
+            self._start = asyncio.create_task(ops.ping(self.ping_url, "start", run_id=self.run_id))
+
+    async def join_start(self) -> None:
+        if self._start is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                problem = await asyncio.wait_for(self._start, 35)
+                if problem:
+                    log.warning("%s", problem)
+
+    async def finish(self, code: int, duration_s: float) -> None:
+        report = state.report
+        text = ops.render_metrics(
+            report or {}, now=time.time(), duration_s=duration_s,
+            previous=ops.read_previous(self.metrics_file) if self.metrics_file else None, exit_code=code,
+        )
+        if self.metrics_file:
+            try:
+                ops.write_metrics_file(self.metrics_file, text)
+            except OSError as e:
+                log.warning("metrics file %s could not be written: %s", self.metrics_file, e.strerror or e)
+        calls: list[Awaitable[str | None]] = []
+        if self.pushgateway:
+            calls.append(ops.push_metrics(self.pushgateway, text))
+        if self.notify_url and report is not None:
+            calls.append(ops.notify(self.notify_url, report))
+        if self.ping_url:
+            calls.append(ops.ping(self.ping_url, code, run_id=self.run_id))
+        for problem in await asyncio.gather(*calls):
+            if problem:
+                log.warning("%s", problem)
+
+
+def _finish(code: int) -> None:
     raise typer.Exit(code)
 
 
@@ -422,8 +488,6 @@ _SAMPLE = [
 
 
 def _sample_prompts(n: int) -> list[NewPrompt]:
-    import uuid
-
     project = uuid.UUID(DEMO_PROJECT)
     return [
         NewPrompt(project, _SAMPLE[i % len(_SAMPLE)] + (f" (variant {i // len(_SAMPLE) + 1})" if i >= len(_SAMPLE)

@@ -54,7 +54,9 @@ async def test_kill9_at_random_moments_then_resume(env: Env) -> None:
         kills += 1
         n = await env.store.fetchone("SELECT count(*) AS n FROM ai_responses WHERE status = 'processing'")
         in_flight_at_kills += n["n"] if n else 0
+    t0 = time.monotonic()
     final = await env.analyze("run", "--key", "k9", "--json", timeout=120)
+    recover_s = time.monotonic() - t0
     assert final.code == 0, final.stderr
     assert kills >= 5
     await check_invariants(env, texts)
@@ -62,6 +64,8 @@ async def test_kill9_at_random_moments_then_resume(env: Env) -> None:
     repeated = sum(n - 1 for p in PLATFORMS for n in answered[p].values() if n > 1)
     # Only calls in flight at a kill may have been paid twice.
     assert repeated <= in_flight_at_kills
+    print(f"FIGURE kill9: kills={kills} pairs={len(texts) * 4} in_flight_at_kills={in_flight_at_kills} "
+          f"answers_repeated={repeated} final_run_s={recover_s:.1f}")
     attempts = await env.store.fetchone("SELECT sum(attempts) AS a, count(*) AS n FROM ai_responses")
     assert attempts and attempts["a"] >= attempts["n"]
 
@@ -130,6 +134,7 @@ async def test_database_outage_mid_run(env: Env, tmp_path: Path) -> None:
         env.store = Store(pool)
         await check_invariants(env, texts)
         assert outage >= 3.0
+        print(f"FIGURE db_outage: outage_s={outage:.1f} exit={proc.returncode} pairs={len(texts) * 4}")
         await pool.close()
     finally:
         server.release()
@@ -183,6 +188,7 @@ async def test_database_down_past_retry_spools_answers(env: Env, tmp_path: Path)
         replayed = await env.store.fetchone(
             "SELECT count(*) AS n FROM ai_responses WHERE metadata ? 'replayed_from_spool'")
         assert replayed and replayed["n"] == spooled
+        print(f"FIGURE spool: spooled={spooled} replayed={replayed['n']} exit_first_run=75")
         answered = (await env.sim.stats())["answered"]
         # spooled answers were not asked again
         assert sum(n for p in PLATFORMS for n in answered[p].values()) <= len(texts) * 4 + 12
