@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -265,7 +266,7 @@ def _pg_backends(dbname: str) -> list[psutil.Process]:
 
 
 def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None = None,
-              sample_every: float = 0.25, parse_json: bool = True) -> ChildRun:
+              sample_every: float = 0.25, parse_json: bool = True, stop_after_s: float | None = None) -> ChildRun:
     """Run ``cmd``; exact CPU and peak RSS from wait4(), RSS samples and our Postgres backends' CPU by polling."""
     out_f = tempfile.TemporaryFile("w+")
     err_f = tempfile.TemporaryFile("w+")
@@ -299,6 +300,10 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
 
     th = threading.Thread(target=poll, daemon=True)
     th.start()
+    if stop_after_s is not None:  # a clean stop (SIGINT): calls in flight finish, the batch is resumable
+        timer = threading.Timer(stop_after_s, lambda: proc.poll() is None and proc.send_signal(signal.SIGINT))
+        timer.daemon = True
+        timer.start()
     _, status, ru = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     done.set()

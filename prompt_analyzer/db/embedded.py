@@ -197,5 +197,7 @@ class EmbeddedPostgres:
             finally:
                 os.close(fd)
 
-    def stop(self, mode: str = "fast") -> None:
-        self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop"], timeout=90)
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the server; False if it was not running or pg_ctl failed."""
+        r = self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop"], timeout=90)
+        return r.returncode == 0
