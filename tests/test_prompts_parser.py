@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -22,7 +23,8 @@ def test_csv_with_all_columns() -> None:
 
 
 def test_jsonl_with_list_platforms_and_bom() -> None:
-    data = ('\ufeff{"project_id": "%s", "prompt_text": "a", "platforms": ["gemini"], "is_active": true}\n\n' % P)
+    row = {"project_id": P, "prompt_text": "a", "platforms": ["gemini"], "is_active": True}
+    data = "\ufeff" + json.dumps(row) + "\n\n"
     parsed = parse_import(data.encode("utf-8"), name="x.jsonl")
     assert parsed.fmt == "jsonl" and parsed.prompts[0].platforms == ["gemini"]
 
@@ -50,8 +52,6 @@ def test_never_crashes_on_bytes(data: bytes) -> None:
                                           st.just(P), st.lists(st.text(max_size=8), max_size=3))),
                 max_size=5))
 def test_never_crashes_on_jsonl(rows: list[dict[str, object]]) -> None:
-    import json
-
     data = "\n".join(json.dumps(r) for r in rows).encode()
     try:
         parse_import(data, name="f.jsonl")

@@ -52,7 +52,7 @@ async def test_kill9_at_random_moments_then_resume(env: Env) -> None:
         before = await successes()
         proc = await env.start("run", "--key", "k9")
         # a random moment once the run is calling (interpreter start-up is not what we test)
-        while await successes() == before and proc.returncode is None:
+        while await successes() == before and proc.returncode is None:  # noqa: ASYNC110 - polling the database
             await asyncio.sleep(0.05)
         await asyncio.sleep(rng.uniform(0.0, 0.6))
         if proc.returncode is not None:

@@ -1,0 +1,47 @@
+"""The embedded server: private, shared by concurrent processes, stopped by the last one."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import stat
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from prompt_analyzer.db.embedded import DB_USER, EmbeddedPostgres
+
+
+def test_start_share_and_stop(tmp_path: Path) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    os.chmod(private, 0o700)
+    home = private / "home"
+    first, second = EmbeddedPostgres(home), EmbeddedPostgres(home)
+    url = first.start()
+    try:
+        assert second.start() == url  # joins the running server
+        with psycopg.connect(url) as conn:
+            user = conn.execute("SELECT current_setting('data_directory')").fetchone()
+            assert user and Path(user[0]) == home / "pgdata"
+            listen = conn.execute("SELECT current_setting('listen_addresses')").fetchone()
+            assert listen == ("",)  # Unix socket only: no TCP port to collide with
+        first.release()
+        with psycopg.connect(url) as conn:  # still up: the second user holds it
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        second.release()
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(url, connect_timeout=2)
+    finally:
+        first.release()
+        second.release()
+        first.stop("immediate")
+    mode = (home / "pgdata").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o700
+    if os.geteuid() == 0:
+        owner = pwd.getpwuid((home / "pgdata").stat().st_uid).pw_name
+        assert owner == DB_USER
+        # the user's private directory gained only the traverse bit, never read or write for others
+        assert stat.S_IMODE(private.stat().st_mode) == 0o701
+        assert pwd.getpwnam(DB_USER).pw_shell.endswith(("nologin", "false"))
