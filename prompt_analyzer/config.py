@@ -121,7 +121,7 @@ class RunSettings:
 class DatabaseSettings:
     url: Secret | None = None  # None: the embedded server
     pooler: str = "auto"  # "auto" | "transaction" | "session": transaction disables prepared statements
-    pool_max: int = 10
+    pool_max: int = 20
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,9 @@ WHERE j.id = s.job
 """
 _RECOMPUTE_JOB = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = %(job)s")
 _RECOMPUTE_BATCH_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.batch_id = %(b)s")
+_RECOMPUTE_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = ANY(%(jobs)s::uuid[])")
 _LOCK_JOB = "SELECT 1 FROM analysis_jobs WHERE id = %(job)s FOR UPDATE"
+_LOCK_JOBS = "SELECT 1 FROM analysis_jobs WHERE id = ANY(%(jobs)s::uuid[]) ORDER BY id FOR UPDATE"
 
 
 class Store:
@@ -394,29 +396,50 @@ class Store:
                 (lease_s, response_id, owner),
             )
 
-    async def record_success(self, rec: SuccessRecord) -> None:
-        """Answer, citations and job counters in one transaction, one round trip."""
-        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
-            await conn.execute(_LOCK_JOB, {"job": rec.job_id})
+    async def unclaim(self, response_id: uuid.UUID, *, owner: str) -> None:
+        """A counted attempt that was never made (the run stopped first): uncount it, free the pair."""
+        async with self.pool.connection() as conn:
             await conn.execute(
-                """UPDATE ai_responses SET status = 'success', response_text = %s, model_version = %s,
-                          input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
-                          execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
-                          error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
-                   WHERE id = %s AND status <> 'success'""",
-                (rec.response_text, rec.model_version, rec.input_tokens, rec.output_tokens, rec.total_tokens,
-                 rec.cost, rec.execution_time_ms, _json(rec.metadata), rec.response_id),
+                """UPDATE ai_responses SET attempts = greatest(attempts - 1, 0), claimed_by = NULL,
+                          claim_expires_at = now() - interval '1 second', updated_at = now()
+                   WHERE id = %s AND claimed_by = %s AND status = 'processing'""",
+                (response_id, owner),
             )
-            if rec.citations:
-                cs = rec.citations
+
+    async def record_success(self, rec: SuccessRecord) -> None:
+        await self.record_successes([rec])
+
+    async def record_successes(self, recs: Sequence[SuccessRecord]) -> None:
+        """Answers, their citations and their jobs' counters in one transaction, one round trip.
+
+        Job rows are locked first, in id order (no deadlock between writers), so the counters
+        recomputed at the end see every earlier commit on those jobs.
+        """
+        if not recs:
+            return
+        jobs = sorted({r.job_id for r in recs})
+        cites = [(r.response_id, c) for r in recs for c in r.citations]
+        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
+            await conn.execute(_LOCK_JOBS, {"jobs": jobs})
+            async with conn.cursor() as cur:
+                await cur.executemany(
+                    """UPDATE ai_responses SET status = 'success', response_text = %s, model_version = %s,
+                              input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
+                              execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
+                              error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
+                       WHERE id = %s AND status <> 'success'""",
+                    [(r.response_text, r.model_version, r.input_tokens, r.output_tokens, r.total_tokens, r.cost,
+                      r.execution_time_ms, _json(r.metadata), r.response_id) for r in recs],
+                )
+            if cites:
                 await conn.execute(
                     """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited)
-                       SELECT %s, * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[], %s::bool[])
+                       SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bool[])
                        ON CONFLICT (ai_response_id, url) DO NOTHING""",
-                    (rec.response_id, [c.position for c in cs], [c.url for c in cs], [c.domain for c in cs],
-                     [c.title for c in cs], [c.cited for c in cs]),
+                    ([rid for rid, _ in cites], [c.position for _, c in cites], [c.url for _, c in cites],
+                     [c.domain for _, c in cites], [c.title for _, c in cites], [c.cited for _, c in cites]),
                 )
-            await conn.execute(_RECOMPUTE_JOB, {"job": rec.job_id})
+            await conn.execute(_RECOMPUTE_JOBS, {"jobs": jobs})
 
     async def record_spooled(self, rec: SuccessRecord) -> bool:
         """Replay a spooled answer: only into a pair that has not succeeded since."""

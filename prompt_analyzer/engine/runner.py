@@ -40,6 +40,7 @@ from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
 from .retry import should_retry, wait_seconds
 from .spool import Spool
+from .writer import GroupWriter
 
 log = logging.getLogger("prompt_analyzer.engine")
 
@@ -177,6 +178,7 @@ class Runner:
         self.progress = Progress({name: PlatformProgress() for name in self.platforms})
         self._stop = asyncio.Event()
         self.interrupted_by: str | None = None
+        self.writer = GroupWriter(lambda recs: self._db(self.store.record_successes, recs))
 
     def _open_lanes(self) -> None:
         """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
@@ -192,6 +194,7 @@ class Runner:
             )
 
     async def aclose(self) -> None:
+        await self.writer.aclose()
         for lane in self.lanes.values():
             with contextlib.suppress(Exception):  # closing is best effort at exit
                 await lane.provider.aclose()
@@ -406,18 +409,21 @@ class Runner:
                 with attempt:
                     if self._stop.is_set() or lane.breaker.open:
                         raise _StopWork
-                    estimate = len(pair.prompt_text) // 4 + int(lane.avg_output_tokens)
-                    if lane.budget is not None:
-                        await lane.budget.reserve(estimate)
-                    await lane.pacer.acquire()
-                    if self._stop.is_set():
-                        raise _StopWork
+                    # Claim (or count the attempt) before pacing: database latency must not sit between
+                    # the pacer's evenly spaced slots and the requests, or they leave in bursts.
                     if response_id is None:
                         response_id = await self._db(self.store.claim, pair, owner=self.owner, lease_s=lease)
                         if response_id is None:
                             return  # succeeded meanwhile, or held by a live claim elsewhere
                     else:
                         await self._db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease)
+                    estimate = len(pair.prompt_text) // 4 + int(lane.avg_output_tokens)
+                    if lane.budget is not None:
+                        await lane.budget.reserve(estimate)
+                    await lane.pacer.acquire()
+                    if self._stop.is_set():
+                        await self._db(self.store.unclaim, response_id, owner=self.owner)
+                        raise _StopWork
                     attempts += 1
                     pp.calls += 1
                     pp.in_flight += 1
@@ -484,7 +490,7 @@ class Runner:
             citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited) for c in result.citations],
         )
         try:
-            await self._db(self.store.record_success, rec)
+            await self.writer.write(rec)
         except DatabaseUnavailable as e:
             if self.spool is None:
                 raise
@@ -537,4 +543,8 @@ class Runner:
                     ) from None
                 log.warning("database error, retrying in %.1fs: %s", delay, str(e).strip().splitlines()[:1])
                 await asyncio.sleep(delay)
+                # After a server restart every idle connection in the pool is dead: drop them all now
+                # rather than meeting them one failed retry at a time.
+                with contextlib.suppress(Exception):
+                    await self.store.pool.check()
                 delay = min(delay * 2, 10.0)
