@@ -361,13 +361,28 @@ class Store:
             return cur.rowcount
 
     async def claim(self, pair: PairWork, *, owner: str, lease_s: float) -> uuid.UUID | None:
-        """Claim the pair and count the first attempt; None if it succeeded or is held by a live claim."""
-        row = await self.fetchone(
-            """WITH c AS (
+        """Claim the pair and count its first attempt; None if it succeeded or is held by a live claim."""
+        return (await self.claim_many([(pair, lease_s)], owner=owner))[0]
+
+    async def claim_many(
+        self, pairs: Sequence[tuple[PairWork, float]], *, owner: str
+    ) -> list[uuid.UUID | None]:
+        """Claim many pairs in one statement; per pair its response id, or None as in :meth:`claim`.
+
+        A pair is claimable when it has no row yet, ended in error, or its claim's lease expired;
+        a pair that succeeded is never claimed again.  Jobs with a claimed pair become ``running``.
+        """
+        rows = await self.fetchall(
+            """WITH input AS (
+                 SELECT * FROM unnest(%(jobs)s::uuid[], %(prompts)s::uuid[], %(projects)s::uuid[],
+                                      %(pls)s::text[], %(texts)s::text[], %(leases)s::float8[])
+                          AS t(job, prompt, project, pl, txt, lease)),
+               c AS (
                  INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
                                            prompt_text, status, attempts, claimed_by, claim_expires_at)
-                 VALUES (%(job)s, %(prompt)s, %(project)s, %(pl)s, %(text)s, 'processing', 1, %(owner)s,
-                         now() + make_interval(secs => %(lease)s))
+                 SELECT job, prompt, project, pl, txt, 'processing', 1, %(owner)s,
+                        now() + make_interval(secs => lease)
+                 FROM input
                  ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
                      status = 'processing', attempts = ai_responses.attempts + 1,
                      prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
@@ -375,16 +390,18 @@ class Store:
                  WHERE ai_responses.status = 'error'
                     OR (ai_responses.status = 'processing'
                         AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
-                 RETURNING id),
+                 RETURNING id, analysis_job_id, platform),
                j AS (
                  UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()),
                                           updated_at = now()
-                 WHERE id = %(job)s AND status IN ('pending', 'completed', 'failed') AND EXISTS (SELECT 1 FROM c))
-               SELECT id FROM c""",
-            {"job": pair.job_id, "prompt": pair.prompt_id, "project": pair.project_id, "pl": pair.platform,
-             "text": pair.prompt_text, "owner": owner, "lease": lease_s},
+                 WHERE id IN (SELECT analysis_job_id FROM c) AND status IN ('pending', 'completed', 'failed'))
+               SELECT id, analysis_job_id, platform FROM c""",
+            {"jobs": [p.job_id for p, _ in pairs], "prompts": [p.prompt_id for p, _ in pairs],
+             "projects": [p.project_id for p, _ in pairs], "pls": [p.platform for p, _ in pairs],
+             "texts": [p.prompt_text for p, _ in pairs], "leases": [lease for _, lease in pairs], "owner": owner},
         )
-        return row["id"] if row else None
+        got = {(r["analysis_job_id"], r["platform"]): r["id"] for r in rows}
+        return [got.get((p.job_id, p.platform)) for p, _ in pairs]
 
     async def count_attempt(self, response_id: uuid.UUID, *, owner: str, lease_s: float) -> None:
         """Each retry is a paid call: count it before making it, and extend the lease."""

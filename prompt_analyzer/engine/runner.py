@@ -40,7 +40,7 @@ from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
 from .retry import should_retry, wait_seconds
 from .spool import Spool
-from .writer import GroupWriter
+from .writer import Grouped
 
 log = logging.getLogger("prompt_analyzer.engine")
 
@@ -178,7 +178,9 @@ class Runner:
         self.progress = Progress({name: PlatformProgress() for name in self.platforms})
         self._stop = asyncio.Event()
         self.interrupted_by: str | None = None
-        self.writer = GroupWriter(lambda recs: self._db(self.store.record_successes, recs))
+        # Answers and claims of all workers are grouped: one round trip serves many calls.
+        self.writer: Grouped[SuccessRecord, None] = Grouped(self._write_successes)
+        self.claimer: Grouped[tuple[PairWork, float], uuid.UUID | None] = Grouped(self._claim_pairs)
 
     def _open_lanes(self) -> None:
         """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
@@ -193,8 +195,17 @@ class Runner:
                 budget=TokenBudget(ps.tpm) if ps.tpm else None,
             )
 
+    async def _write_successes(self, recs: Sequence[SuccessRecord]) -> list[None]:
+        await self._db(self.store.record_successes, recs)
+        return [None] * len(recs)
+
+    async def _claim_pairs(self, items: Sequence[tuple[PairWork, float]]) -> list[uuid.UUID | None]:
+        result: list[uuid.UUID | None] = await self._db(self.store.claim_many, items, owner=self.owner)
+        return result
+
     async def aclose(self) -> None:
         await self.writer.aclose()
+        await self.claimer.aclose()
         for lane in self.lanes.values():
             with contextlib.suppress(Exception):  # closing is best effort at exit
                 await lane.provider.aclose()
@@ -412,7 +423,7 @@ class Runner:
                     # Claim (or count the attempt) before pacing: database latency must not sit between
                     # the pacer's evenly spaced slots and the requests, or they leave in bursts.
                     if response_id is None:
-                        response_id = await self._db(self.store.claim, pair, owner=self.owner, lease_s=lease)
+                        response_id = await self.claimer.submit((pair, lease))
                         if response_id is None:
                             return  # succeeded meanwhile, or held by a live claim elsewhere
                     else:
@@ -490,7 +501,7 @@ class Runner:
             citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited) for c in result.citations],
         )
         try:
-            await self.writer.write(rec)
+            await self.writer.submit(rec)
         except DatabaseUnavailable as e:
             if self.spool is None:
                 raise

@@ -1,9 +1,10 @@
-"""Group commit for answers: many workers' successes written in one transaction.
+"""Grouping many workers' database calls into one statement or transaction.
 
-A worker hands its answer over and waits until the transaction holding it has committed, so the
-durability promise is unchanged (an answer counts as done only once it is in Postgres); what changes
-is that one commit and one round trip serve every answer that arrived meanwhile.  Under light load a
-group is one answer and nothing waits; under heavy load groups grow up to ``max_group``.
+A worker hands its item over and waits until the call holding it has finished, so every promise
+is unchanged: an answer counts as done only once it is committed, a pair is called only once its
+claim is committed.  What changes is that one round trip and one commit serve every item that
+arrived meanwhile.  Under light load a group is one item and nothing waits; under heavy load groups
+grow up to ``max_group``.
 """
 
 from __future__ import annotations
@@ -11,28 +12,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
-from ..db import SuccessRecord
+T = TypeVar("T")
+R = TypeVar("R")
 
-Write = Callable[[Sequence[SuccessRecord]], Awaitable[None]]
 
+class Grouped(Generic[T, R]):
+    """``call(items) -> results`` (same order) shared by concurrent ``submit(item)`` callers."""
 
-class GroupWriter:
-    def __init__(self, write: Write, *, max_group: int = 64) -> None:
-        self._write = write
+    def __init__(self, call: Callable[[Sequence[T]], Awaitable[Sequence[R]]], *, max_group: int = 64) -> None:
+        self._call = call
         self.max_group = max_group
-        self._queue: asyncio.Queue[tuple[SuccessRecord, asyncio.Future[None]]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.groups = 0
-        self.records = 0
+        self.items = 0
 
-    async def write(self, rec: SuccessRecord) -> None:
-        """Returns once ``rec`` is committed; raises what the write raised."""
+    async def submit(self, item: T) -> R:
+        """Returns this item's result once its group's call has finished; raises what the call raised."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((rec, fut))
-        await asyncio.shield(fut)  # a cancelled worker must not cancel its neighbours' commit
+        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((item, fut))
+        return await asyncio.shield(fut)  # a cancelled worker must not cancel its neighbours' call
 
     async def _run(self) -> None:
         while True:
@@ -40,7 +43,7 @@ class GroupWriter:
             while len(group) < self.max_group and not self._queue.empty():
                 group.append(self._queue.get_nowait())
             try:
-                await self._write([rec for rec, _ in group])
+                results = await self._call([item for item, _ in group])
             except BaseException as e:  # every waiter learns of the failure and decides (spool) itself
                 for _, fut in group:
                     if not fut.done():
@@ -49,10 +52,10 @@ class GroupWriter:
                     raise
                 continue
             self.groups += 1
-            self.records += len(group)
-            for _, fut in group:
+            self.items += len(group)
+            for (_, fut), result in zip(group, results, strict=True):
                 if not fut.done():
-                    fut.set_result(None)
+                    fut.set_result(result)
 
     async def aclose(self) -> None:
         if self._task is not None:
