@@ -53,11 +53,23 @@ def _cpu_model() -> str:
     return platform.processor() or "?"
 
 
+def code_version() -> str:
+    """The commit measured, with "+dirty" when prompt_analyzer/ has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "prompt_analyzer"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
 def machine(db_url: str = ADMIN_URL) -> dict[str, Any]:
     try:
         with psycopg.connect(db_url, autocommit=True) as c:
             pg = c.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
-    except Exception as e:  # noqa: BLE001 - reported, not fatal
+    except Exception as e:
         pg = f"unavailable: {e}"
     return {
         "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -68,13 +80,14 @@ def machine(db_url: str = ADMIN_URL) -> dict[str, Any]:
         "postgresql": pg,
         "os": platform.platform(),
         "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "code": code_version(),
         "command": " ".join(shlex.quote(a) for a in [Path(PY).name, *sys.argv]),
     }
 
 
 def print_machine(m: Mapping[str, Any]) -> None:
     say(f"machine: {m['cores']} cores ({m['cpu']}), {m['memory_gb']} GB, Python {m['python']}, "
-        f"PostgreSQL {m['postgresql']}, load {m['loadavg_at_start']}")
+        f"PostgreSQL {m['postgresql']}, load {m['loadavg_at_start']}, code {m.get('code')}")
     say(f"command: {m['command']}")
 
 
@@ -122,7 +135,7 @@ class Simulator:
         req = urllib.request.Request(f"{self.root}/_sim/reset", method="POST")
         try:
             urllib.request.urlopen(req, timeout=10).read()
-        except Exception:  # noqa: BLE001 - older simulators: counters are diffed instead
+        except Exception:
             pass
 
     def cpu_s(self) -> float:

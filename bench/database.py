@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as c  # noqa: E402
-import overhead as ov  # noqa: E402
+import _common as c
+import overhead as ov
 
 
 class CountingProxy:

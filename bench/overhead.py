@@ -9,8 +9,9 @@ backends (2 cores are shared by all three).
 
     .venv/bin/python bench/overhead.py [--n 2000] [--concurrency 32] [--no-profile]
 
-Then (unless --no-profile, or pyinstrument is not installed) a third run of `analyze run` under
-pyinstrument, whose top functions go to bench/results/overhead_profile.txt and the JSON.
+Then (unless --no-profile, or pyinstrument is not installed) a third run of `analyze run`
+(--profile-n prompts, default 1000) under pyinstrument, whose top functions go to
+bench/results/overhead_profile.txt and the JSON.
 pyinstrument is optional: `pip install pyinstrument`.
 
 Target: ours >= 70% of the bare loop's calls per second.
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as c  # noqa: E402
+import _common as c
 
 HUGE_RPM = 1_000_000
 
@@ -130,11 +131,33 @@ def summarize_profile(path: Path, top: int = 25) -> dict[str, Any]:
 
     walk(root, frozenset())
 
+    by_pkg: dict[str, float] = defaultdict(float)
+    for k, v in self_t.items():
+        path = k.rsplit("(", 1)[-1].split(":")[0]
+        parts = path.split("/")
+        if parts[0] == "prompt_analyzer" and len(parts) > 2:
+            pkg = "/".join(parts[:2])
+        elif parts[0].startswith("<") or len(parts) == 1:
+            pkg = "other"
+        else:
+            pkg = parts[0]
+        by_pkg[pkg] += v
+    named = {}
+    for want in ("_db (prompt_analyzer/engine/runner.py", "claim (prompt_analyzer/db/store.py",
+                 "record_success (prompt_analyzer/db/store.py",
+                 "record_successes (prompt_analyzer/db/store.py", "_run (prompt_analyzer/engine/writer.py",
+                 "pending_pairs (prompt_analyzer/db/store.py",
+                 "_record_success (prompt_analyzer/engine/runner.py", "ask (prompt_analyzer/providers/",
+                 "_json (prompt_analyzer/db/store.py", "acquire (prompt_analyzer/engine/pacing.py",
+                 "__anext__ (tenacity", "iter (tenacity"):
+        named[want.replace(" (", " in ")] = round(sum(v for k, v in incl.items() if k.startswith(want)), 3)
+
     def pct(d: dict[str, float]) -> list[dict[str, Any]]:
         items = sorted(d.items(), key=lambda kv: -kv[1])[:top]
         return [{"function": k, "s": round(v, 3), "pct": round(100 * v / total, 1)} for k, v in items]
 
-    return {"total_s": round(total, 3), "top_self": pct(self_t), "top_inclusive": pct(incl)}
+    return {"total_s": round(total, 3), "self_by_package": pct(by_pkg), "named_inclusive_s": named,
+            "top_self": pct(self_t), "top_inclusive": pct(incl)}
 
 
 def main() -> None:
@@ -142,25 +165,33 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="prompts (x 4 platforms = calls); default 2000")
     ap.add_argument("--concurrency", type=int, default=32, help="max_concurrency per platform, both sides")
     ap.add_argument("--no-profile", action="store_true")
+    ap.add_argument("--profile-n", type=int, default=1000, help="prompts in the profiled run (default 1000)")
+    ap.add_argument("--profile-only", action="store_true",
+                    help="only the profiled run; its summary replaces the profile in the existing overhead.json")
     args = ap.parse_args()
     m = c.machine()
     c.print_machine(m)
     sim = c.Simulator("--profile", "fast")
     prof: dict[str, Any] | None = None
     try:
-        b = bare(sim, args.n, args.concurrency)
-        o = ours(sim, args.n, args.concurrency)
+        if not args.profile_only:
+            b = bare(sim, args.n, args.concurrency)
+            o = ours(sim, args.n, args.concurrency)
         if not args.no_profile:
             if importlib.util.find_spec("pyinstrument") is None:
                 c.say("pyinstrument not installed: no profile (pip install pyinstrument)")
             else:
                 pjson = c.RESULTS / "overhead_profile.json"
                 c.RESULTS.mkdir(parents=True, exist_ok=True)
-                po = ours(sim, args.n, args.concurrency, profile_to=pjson, tag="ovhprof")
+                po = ours(sim, args.profile_n, args.concurrency, profile_to=pjson, tag="ovhprof")
                 prof = {"run": {k: po[k] for k in ("calls", "duration_s", "calls_per_s")},
                         **summarize_profile(pjson)}
                 lines = [f"pyinstrument, `analyze run` of {po['calls']} calls, {prof['total_s']} s sampled", "",
-                         "top self time:"]
+                         "self time by package:"]
+                lines += [f"  {x['pct']:5.1f}%  {x['s']:8.3f}s  {x['function']}" for x in prof["self_by_package"]]
+                lines += ["", "inclusive time of our functions (s):"]
+                lines += [f"  {v:8.3f}s  {k}" for k, v in prof["named_inclusive_s"].items()]
+                lines += ["", "top self time:"]
                 lines += [f"  {x['pct']:5.1f}%  {x['s']:8.3f}s  {x['function']}" for x in prof["top_self"]]
                 lines += ["", "top inclusive time:"]
                 lines += [f"  {x['pct']:5.1f}%  {x['s']:8.3f}s  {x['function']}" for x in prof["top_inclusive"]]
@@ -168,6 +199,14 @@ def main() -> None:
                 pjson.unlink()  # large; the summary is kept
     finally:
         sim.stop()
+    if args.profile_only:
+        path = c.RESULTS / "overhead.json"
+        if path.exists() and prof is not None:
+            data = json.loads(path.read_text())
+            data["result"]["profile"] = prof
+            data["profile_machine"] = m
+            path.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        return
     ratio = o["calls_per_s"] / b["calls_per_s"]
     res = {"n_prompts": args.n, "concurrency_per_platform": args.concurrency, "ours": o, "bare_loop": b,
            "ratio": round(ratio, 3), "profile": prof}

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as c  # noqa: E402
-import overhead as ov  # noqa: E402
+import _common as c
+import overhead as ov
 
 
 async def create_batch(env: dict[str, str], key: str, platforms: list[str]) -> tuple[float, int]:
@@ -70,8 +70,13 @@ def one_size(sim: c.Simulator, n: int, platforms: list[str], concurrency: int,
         cmd = c.analyze_cmd("run", "--key", key, "--json")
         c.say(f"running: {' '.join(cmd[1:])}  (N={n}, platforms {','.join(platforms)})")
         simcpu0 = sim.cpu_s()
+        db0 = c.db_counters(url)
         r = c.run_child(cmd, env, dbname=dbname, sample_every=0.5, stop_after_s=max_seconds)
         simcpu = sim.cpu_s() - simcpu0
+        db1 = c.db_counters(url)
+        with c.psycopg.connect(url, autocommit=True) as conn:
+            size_mb = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0] / 2**20
+            shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
         if r.summary is None:
             raise RuntimeError(f"analyze run failed (exit {r.returncode}): {r.stderr_tail}")
         per = c.summary_calls(r.summary)
@@ -90,6 +95,8 @@ def one_size(sim: c.Simulator, n: int, platforms: list[str], concurrency: int,
             "rss_mb_at": {f"{q}%": round(rss[min(k - 1, k * q // 100)], 1) for q in (10, 25, 50, 75, 90)} if k else {},
             "cpu_ms_per_call": {"tool": round(1000 * r.cpu_s / calls, 3), "simulator": round(1000 * simcpu / calls, 3),
                                 "postgres_backends": round(1000 * r.pg_cpu_s / calls, 3)},
+            "database": {"size_mb_after": round(size_mb, 1), "shared_buffers": shared_buffers,
+                         "per_call": {k: round((db1[k] - db0[k]) / max(1, calls), 3) for k in db0}},
             "exit_code": r.returncode,
         }
     finally:

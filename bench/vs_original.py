@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as c  # noqa: E402
-import rate_bound as rb  # noqa: E402
+import _common as c
+import rate_bound as rb
 
 
 def run_model(sim: c.Simulator, n: int, slots: int) -> dict[str, Any]:
