@@ -299,14 +299,17 @@ class Store:
         self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int
     ) -> list[PairWork]:
         """A page of the batch's pairs on ``platform`` that have not succeeded and are not held by a live claim."""
+        # Walk the batch's jobs in id order and probe each job's row for this platform (one index
+        # lookup per job, stopping at `limit`): a page costs the same at job 1 and at job 1,000,000.
         rows = await self.fetchall(
-            """SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id, p.prompt_text
+            """SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id,
+                      (SELECT p.prompt_text FROM prompt_tracking p WHERE p.id = j.prompt_tracking_id) AS prompt_text
                FROM analysis_jobs j
-               JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
-               LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = %(pl)s
                WHERE j.batch_id = %(b)s AND j.id > %(after)s AND %(pl)s = ANY(j.platforms)
-                 AND (r.id IS NULL OR r.status = 'error'
-                      OR (r.status = 'processing' AND r.claim_expires_at < now()))
+                 AND NOT EXISTS (
+                     SELECT 1 FROM ai_responses r
+                     WHERE r.analysis_job_id = j.id AND r.platform = %(pl)s
+                       AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())))
                ORDER BY j.id LIMIT %(n)s""",
             {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit},
         )
@@ -436,7 +439,7 @@ class Store:
             return
         jobs = sorted({r.job_id for r in recs})
         cites = [(r.response_id, c) for r in recs for c in r.citations]
-        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             await conn.execute(_LOCK_JOBS, {"jobs": jobs})
             async with conn.cursor() as cur:
                 await cur.executemany(
@@ -477,7 +480,7 @@ class Store:
         message: str,
         metadata: dict[str, Any],
     ) -> None:
-        async with self.pool.connection() as conn, conn.transaction(), conn.pipeline():
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             await conn.execute(_LOCK_JOB, {"job": job_id})
             await conn.execute(
                 """UPDATE ai_responses SET status = 'error', error_class = %s, error_message = %s,

@@ -16,7 +16,7 @@ from asyncio_throttle import Throttler
 
 
 class Pacer(Throttler):
-    def __init__(self, rpm: float, *, headroom: float = 0.98) -> None:
+    def __init__(self, rpm: float, *, headroom: float = 0.995) -> None:
         # One call per interval: evenly spaced, never a burst.  ``headroom`` keeps us a hair under the
         # limit so network jitter cannot bunch two calls into one of the provider's windows.
         super().__init__(rate_limit=1, period=60.0 / (rpm * headroom))
