@@ -193,7 +193,8 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
     runner = prep.runner
     state.runner = runner
     for name in prep.skipped:
-        log.warning("%s: not configured (no API key), skipped", name)
+        log.warning("%s: not configured (no API key), skipped", name,
+                    extra={"event": "platform_skipped", "platform": name, "batch": prep.batch["id"]})
     reporter = make_reporter(json_mode=json_mode, quiet=logging.getLogger().level >= logging.ERROR)
     ticker: asyncio.Task[None] | None = None
     try:

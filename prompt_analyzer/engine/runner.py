@@ -381,7 +381,7 @@ class Runner:
         """The database stayed down past db_retry_s: stop starting calls, keep what arrives."""
         if self.db_error is None:
             self.db_error = exc
-            log.error("%s; stopping the run", exc)
+            log.error("%s; stopping the run", exc, extra={"event": "database_lost"})
         self.request_stop("database")
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
@@ -536,7 +536,9 @@ class Runner:
         self.progress.platforms[lane.name].error += 1
         if lane.breaker.failure(exc):
             log.warning("%s: circuit open, no more calls this run: %s", lane.name,
-                        scrub(lane.breaker.reason or "", self.secrets))
+                        scrub(lane.breaker.reason or "", self.secrets),
+                        extra={"event": "circuit_open", "platform": lane.name, "prompt_id": pair.prompt_id,
+                               "error_class": exc.error_class})
 
     # ------------------------------------------------------------------------------ database
 
