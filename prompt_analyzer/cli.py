@@ -101,6 +101,8 @@ async def _with_signals(fn: Callable[[], Awaitable[int]]) -> int:
     def on_signal(name: str) -> None:
         if state.runner is not None:
             state.runner.request_stop(name)
+        elif state.report is not None:
+            pass  # the batch has finished; the command is only printing its summary
         elif state.signal is None:
             state.signal = name
             task.cancel()

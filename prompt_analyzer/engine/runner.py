@@ -177,6 +177,7 @@ class Runner:
         self.lanes: dict[str, Lane] = {}
         self.progress = Progress({name: PlatformProgress() for name in self.platforms})
         self._stop = asyncio.Event()
+        self._force = asyncio.Event()
         self.interrupted_by: str | None = None
         # Answers and claims of all workers are grouped: one round trip serves many calls.
         self.writer: Grouped[SuccessRecord, None] = Grouped(self._write_successes)
@@ -213,7 +214,10 @@ class Runner:
     # ------------------------------------------------------------------------------ control
 
     def request_stop(self, reason: str) -> None:
-        """Stop starting calls; in-flight calls get the grace period to finish."""
+        """Stop starting calls; in-flight calls get the grace period to finish.  A second signal ends
+        the grace period at once (calls still in flight stay resumable)."""
+        if self._stop.is_set() and reason != "database":
+            self._force.set()
         if self.interrupted_by is None:
             self.interrupted_by = reason
             self.progress.stopping = reason
@@ -261,9 +265,14 @@ class Runner:
         try:
             await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
-                # Stopping: no new calls start; in-flight ones get the grace period.
-                done, _ = await asyncio.wait({task}, timeout=self.run.grace_period_s)
-                if not done:
+                # Stopping: no new calls start; in-flight ones get the grace period (or less: a second signal).
+                force_wait = asyncio.ensure_future(self._force.wait())
+                try:
+                    await asyncio.wait({task, force_wait}, timeout=self.run.grace_period_s,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    force_wait.cancel()
+                if not task.done():
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task

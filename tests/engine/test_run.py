@@ -151,3 +151,26 @@ async def test_overlap_lock_and_sigterm_then_resume(env: Env) -> None:
     for p in PLATFORMS:
         assert sum(answered[p].values()) == 40, p  # a clean stop loses nothing and repeats nothing
     assert done_before["perplexity"] != answered["perplexity"]
+
+
+async def test_second_sigint_cuts_the_grace_period(env: Env) -> None:
+    env.sim.set_config(env.sim.config.with_platform("claude", latency_mean_s=20.0, latency_sigma=0.01))
+    env.write_config(platform_config())
+    env.config.write_text(env.config.read_text().replace("grace_period_s = 5", "grace_period_s = 60"))
+    await env.add_prompts([f"grace {i}" for i in range(3)])
+    proc = await env.start("run", "--key", "grace")
+    for _ in range(200):
+        await asyncio.sleep(0.1)
+        n = await env.store.fetchone("SELECT count(*) AS n FROM ai_responses WHERE platform = 'claude'")
+        if n and n["n"] >= 3:
+            break
+    proc.send_signal(signal.SIGINT)
+    await asyncio.sleep(1.0)
+    assert proc.returncode is None  # waiting for the calls in flight (20 s each, grace 60 s)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert time.monotonic() - t0 < 10
+    rows = [r for r in await env.rows() if r["platform"] == "claude"]
+    assert rows and all(r["status"] == "processing" and r["claimed_by"] is None for r in rows)  # resumable
