@@ -15,7 +15,6 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -114,12 +113,6 @@ class Store:
         async with self.pool.connection() as conn:
             cur = await conn.execute(query, params)
             return await cur.fetchall()
-
-    async def server_version(self) -> str:
-        row = await self.fetchone("SELECT current_setting('server_version') AS v")
-        return str(row["v"]) if row else "?"
-
-    # ------------------------------------------------------------------------------- prompts
 
     async def add_prompt(self, p: NewPrompt) -> Row:
         row = await self.fetchone(
@@ -514,15 +507,18 @@ class Store:
                        JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
                        LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = %(pl)s
                        WHERE j.batch_id = %(b)s AND %(pl)s = ANY(j.platforms)
-                         AND (r.id IS NULL OR (r.status = 'processing' AND r.claimed_by IS NULL)))
+                         AND (r.id IS NULL OR (r.status = 'processing'
+                                               AND (r.claimed_by IS NULL OR r.claim_expires_at < now()))))
                    INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
                                              prompt_text, status, error_class, error_message)
                    SELECT job_id, prompt_tracking_id, project_id, %(pl)s, prompt_text, 'error', %(cls)s, %(msg)s
                    FROM todo
                    ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
                        status = 'error', error_class = EXCLUDED.error_class,
-                       error_message = EXCLUDED.error_message, updated_at = now()
-                   WHERE ai_responses.status = 'processing' AND ai_responses.claimed_by IS NULL""",
+                       error_message = EXCLUDED.error_message, claimed_by = NULL, claim_expires_at = NULL,
+                       updated_at = now()
+                   WHERE ai_responses.status = 'processing'
+                     AND (ai_responses.claimed_by IS NULL OR ai_responses.claim_expires_at < now())""",
                 {"b": batch_id, "pl": platform, "cls": error_class, "msg": message},
             )
             n = cur.rowcount
@@ -572,8 +568,3 @@ class Store:
         return await self.fetchone(
             "SELECT * FROM analysis_jobs WHERE batch_id = %s AND prompt_tracking_id = %s", (batch_id, prompt_id)
         )
-
-    async def now(self) -> datetime:
-        row = await self.fetchone("SELECT now() AS t")
-        assert row is not None
-        return row["t"]

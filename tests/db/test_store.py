@@ -168,7 +168,13 @@ async def test_expired_claims_are_reclaimed(store: Store) -> None:
 async def test_fail_remaining_is_set_based(store: Store) -> None:
     await store.import_prompts([NewPrompt(PROJECT, f"p{i}") for i in range(50)])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
+    # a pair left `processing` by a dead run (its claim expired once the batch lock was taken) ends too
+    [dead] = await store.pending_pairs(batch["id"], "openai", after=None, limit=1)
+    assert await store.claim(dead, owner="dead", lease_s=3600) is not None
+    assert await store.expire_claims(batch["id"], except_owner="alive") == 1
     n = await store.fail_remaining(batch["id"], "openai", error_class="circuit_open", message="auth failed")
     assert n == 50
+    left = await store.fetchone("SELECT count(*) AS n FROM ai_responses WHERE status = 'processing'")
+    assert left == {"n": 0}
     b = await store.refresh_batch_counters(batch["id"])
     assert b["failed_jobs"] == 50
