@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -146,10 +146,6 @@ class Settings:
                 out.append(pw)
         return [s for s in out if len(s) >= 4]
 
-    def with_platform(self, name: str, **changes: Any) -> Settings:
-        plats = dict(self.platforms)
-        plats[name] = replace(plats[name], **changes)
-        return replace(self, platforms=plats)
 
 
 def default_platform(name: str) -> PlatformSettings:
@@ -345,10 +341,3 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return Settings(
         run=run, platforms=platforms, database=database, home=home, source=str(path) if path else None
     )
-
-
-def settings_fields() -> list[str]:
-    """Names of every config key, for docs and `--help` (keeps README and code in step)."""
-    return [f"run.{f.name}" for f in fields(RunSettings)] + [
-        f"platforms.<name>.{k}" for k in _PLATFORM_TYPES
-    ]

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,5 +120,3 @@ async def env(sim: RunningSimulator, store: Store, db_url: str, tmp_path: Path) 
     e.write_config(platform_config())
     return e
 
-
-EnvFactory = Callable[..., Env]

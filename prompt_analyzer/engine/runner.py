@@ -63,7 +63,6 @@ class PlatformProgress:
     retries: int = 0
     tokens: int = 0
     cost: Decimal = Decimal(0)
-    latencies_ms: list[int] = field(default_factory=list)
     breaker: str | None = None
 
     @property
@@ -520,8 +519,6 @@ class Runner:
         pp.success += 1
         pp.tokens += result.total_tokens or 0
         pp.cost += result.cost or 0
-        if len(pp.latencies_ms) < 100_000:
-            pp.latencies_ms.append(result.latency_ms)
         if result.output_tokens:
             lane.avg_output_tokens = 0.9 * lane.avg_output_tokens + 0.1 * result.output_tokens
         lane.breaker.success()

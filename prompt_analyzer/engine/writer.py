@@ -26,8 +26,6 @@ class Grouped(Generic[T, R]):
         self.max_group = max_group
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[R]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self.groups = 0
-        self.items = 0
 
     async def submit(self, item: T) -> R:
         """Returns this item's result once its group's call has finished; raises what the call raised."""
@@ -51,8 +49,6 @@ class Grouped(Generic[T, R]):
                 if isinstance(e, asyncio.CancelledError):
                     raise
                 continue
-            self.groups += 1
-            self.items += len(group)
             for (_, fut), result in zip(group, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
