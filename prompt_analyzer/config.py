@@ -7,6 +7,7 @@ shows them.  A bad value raises :class:`ConfigError` naming the key (and the lin
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -196,6 +197,8 @@ def _check_type(key: str, value: Any, types: tuple[type, ...]) -> None:
     if not isinstance(value, types):
         names = " or ".join(t.__name__ for t in types)
         raise ConfigError(f"{key}: expected {names}, got {type(value).__name__} {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # TOML allows nan and inf
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
 
 
 def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
@@ -208,7 +211,9 @@ def _decimal(key: str, value: Any) -> Decimal:
         d = Decimal(str(value))
     except ArithmeticError:
         raise ConfigError(f"{key}: not a number: {value!r}") from None
-    if not d.is_finite() or d < 0:
+    if not d.is_finite():
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    if d < 0:
         raise ConfigError(f"{key}: must be a non-negative number, got {value!r}")
     return d
 

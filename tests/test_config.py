@@ -78,3 +78,27 @@ def test_keys_from_credentials_directory(tmp_path: Path) -> None:
     assert s.platform("claude").api_key is not None and s.platform("claude").api_key.get() == "sk-ant-from-file"
     gem = s.platform("gemini").api_key
     assert gem is not None and gem.get() == "goo"  # the SDK's preference when both are set
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[platforms.openai]\nrpm = nan\n", "platforms.openai.rpm: must be a finite number"),
+        ("[platforms.openai]\nrpm = inf\n", "platforms.openai.rpm: must be a finite number"),
+        ("[platforms.claude]\ntimeout_s = inf\n", "platforms.claude.timeout_s: must be a finite number"),
+        ("[platforms.gemini]\ninput_price_per_mtok = nan\n",
+         "platforms.gemini.input_price_per_mtok: must be a finite number"),
+        ("[platforms.perplexity]\nrequest_fee = inf\n", "platforms.perplexity.request_fee: must be a finite number"),
+        ("[platforms.openai]\noutput_price_per_mtok = \"Infinity\"\n",
+         "platforms.openai.output_price_per_mtok: must be a finite number"),
+        ("[run]\ngrace_period_s = nan\n", "run.grace_period_s: must be a finite number"),
+        ("[run]\ndb_retry_s = inf\n", "run.db_retry_s: must be a finite number"),
+        ("[run]\nlease_s = nan\n", "run.lease_s: must be a finite number"),
+        ("[run]\nbackoff_base_s = -nan\n", "run.backoff_base_s: must be a finite number"),
+        ("[run]\nbackoff_max_s = +inf\n", "run.backoff_max_s: must be a finite number"),
+    ],
+)
+def test_nan_and_inf_are_refused_naming_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    """TOML allows nan and inf; no setting can use them (a nan rate or timeout never compares)."""
+    with pytest.raises(ConfigError, match="^" + needle.replace(".", r"\.")):
+        load_settings(write(tmp_path, text), env={})
