@@ -109,7 +109,10 @@ def parse_import(data: bytes, *, name: str = "", max_chars: int = 32_000) -> Par
     problems: list[tuple[int, str]] = []
     prompts: list[NewPrompt] = []
     if is_jsonl:
-        for no, line in enumerate(text.splitlines(), start=1):
+        # JSON Lines are separated by \n only (\r\n tolerated).  Not str.splitlines(): it also splits on
+        # U+2028, U+2029, U+0085, \x1c-\x1e, \v and \f, which may stand inside a JSON string.
+        for no, line in enumerate(text.split("\n"), start=1):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             try:

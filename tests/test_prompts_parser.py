@@ -57,3 +57,38 @@ def test_never_crashes_on_jsonl(rows: list[dict[str, object]]) -> None:
         parse_import(data, name="f.jsonl")
     except InputError:
         pass
+
+
+def test_jsonl_lines_are_split_on_newline_only() -> None:
+    """U+2028, U+2029, U+0085 are legal inside a JSON string; str.splitlines would cut the line there."""
+    keep = "before\u2028line-sep\u2029para-sep\u0085next-line after"
+    rows = [
+        json.dumps({"project_id": P, "prompt_text": keep}, ensure_ascii=False),
+        json.dumps({"project_id": P, "prompt_text": "crlf line"}, ensure_ascii=False),
+    ]
+    data = (rows[0] + "\n" + rows[1] + "\r\n").encode()
+    parsed = parse_import(data, name="x.jsonl")
+    assert [p.prompt_text for p in parsed.prompts] == [keep, "crlf line"]
+
+    # line numbers in errors count \n only: the raw \x1c / \v / \f / U+2028 on lines 1-3 add none
+    bad = (
+        json.dumps({"project_id": P, "prompt_text": "ok\u2028ok"}, ensure_ascii=False) + "\n"   # 1 ok
+        + '{"project_id": "' + P + '", "prompt_text": "raw \x1c control"}\r\n'                # 2 bad: control char
+        + json.dumps({"project_id": P, "prompt_text": "ok\u0085"}, ensure_ascii=False) + "\n"  # 3 ok
+        + '{"project_id": "nope", "prompt_text": "x\u2029y"}\n'                                # 4 bad: not a UUID
+        + '{"project_id": "' + P + '", "prompt_text": "\v\f"}\n'                               # 5 bad: control chars
+    ).encode()
+    with pytest.raises(InputError) as e:
+        parse_import(bad, name="x.jsonl")
+    assert [line for line, _ in e.value.problems] == [2, 4, 5]
+    assert "project_id is not a UUID" in e.value.problems[1][1]
+
+
+def test_csv_keeps_unicode_line_separators_in_fields() -> None:
+    text = "a\u2028b\u2029c\u0085d\x1ce"
+    data = f"project_id,prompt_text\n{P},{text}\n{P},second\nnope,third\n".encode()
+    with pytest.raises(InputError) as e:
+        parse_import(data, name="x.csv")
+    assert [line for line, _ in e.value.problems] == [4]
+    parsed = parse_import(data.rsplit(b"nope", 1)[0], name="x.csv")
+    assert [p.prompt_text for p in parsed.prompts] == [text, "second"]
