@@ -51,14 +51,18 @@ class Pacer(Throttler):
 class TokenBudget:
     """Tokens-per-minute as a bucket refilled continuously, holding at most one second's worth.
 
-    A call reserves its estimated tokens before it starts; the estimate is corrected with the
-    tokens actually billed once the answer arrives.
+    A call reserves its estimated tokens before it starts, at most a full bucket (a call bigger than
+    the bucket waits for a full one); once the answer arrives the tokens actually billed replace what
+    was taken.  The books balance: ``correct`` gives back only what ``reserve`` took and the call did not
+    use, and a call that used more than it took leaves the bucket in debt (below zero), so the next
+    calls wait until the rate has paid for it.  Over any span, billed tokens stay within
+    ``rate x elapsed + capacity`` (plus the calls still in flight).
     """
 
     def __init__(self, tpm: int) -> None:
         self.rate = tpm / 60.0
         self.capacity = max(self.rate, 1.0)
-        self.level = self.capacity
+        self.level = self.capacity  # below zero: tokens billed beyond what was reserved, still owed
         self._stamp = time.monotonic()
         self._lock = asyncio.Lock()
 
@@ -67,15 +71,25 @@ class TokenBudget:
         self.level = min(self.capacity, self.level + (now - self._stamp) * self.rate)
         self._stamp = now
 
-    async def reserve(self, tokens: int) -> None:
-        need = min(float(tokens), self.capacity)  # a call bigger than the bucket waits for a full one
+    def taken(self, estimated: int | float) -> float:
+        """What ``reserve(estimated)`` takes from the bucket: the estimate, at most a full bucket."""
+        return min(max(float(estimated), 0.0), self.capacity)
+
+    async def reserve(self, tokens: int | float) -> float:
+        """Wait until the bucket holds the call's share, take it and return the amount taken."""
+        need = self.taken(tokens)
         async with self._lock:
             self._refill()
             if self.level < need:
                 await asyncio.sleep((need - self.level) / self.rate)
                 self._refill()
             self.level -= need
+        return need
 
-    def correct(self, estimated: int, actual: int) -> None:
+    def correct(self, estimated: int | float, actual: int | float) -> None:
+        """Replace what ``reserve(estimated)`` took with the tokens actually billed (may leave a debt).
+
+        ``estimated`` is the value passed to :meth:`reserve` (or the amount it returned: the same).
+        """
         self._refill()
-        self.level = min(self.capacity, self.level + estimated - actual)
+        self.level = min(self.capacity, self.level + self.taken(estimated) - max(float(actual), 0.0))

@@ -75,3 +75,35 @@ async def test_token_budget_waits_for_refill() -> None:
     assert 0.4 <= time.monotonic() - t0 <= 1.0
     budget.correct(estimated=50, actual=10)  # the call used less: 40 tokens back
     assert budget.level >= 39
+
+
+async def test_token_budget_books_balance_for_calls_bigger_than_the_bucket() -> None:
+    budget = TokenBudget(tpm=6000)  # 100 tokens per second, bucket of 100
+    taken = await budget.reserve(500)  # bigger than the bucket: takes the whole bucket, not 500
+    assert budget.level <= 0.5
+    budget.correct(estimated=500, actual=300)  # 300 used, 100 taken: 200 owed (debt), not 200 given back
+    assert -200.5 <= budget.level <= -199
+    budget = TokenBudget(tpm=6000)
+    await budget.reserve(500)
+    budget.correct(estimated=500, actual=40)  # 40 used of the 100 taken: 60 back, not 460
+    assert 59.5 <= budget.level <= 61
+    assert taken == 100  # reserve says what it took
+
+
+async def test_token_budget_never_lets_more_through_than_rate_times_time_plus_bucket() -> None:
+    """Over many calls bigger than the bucket, tokens billed <= rate x elapsed + capacity at every call's start."""
+    rng = random.Random(7)
+    budget = TokenBudget(tpm=60_000)  # 1,000 tokens per second, bucket of 1,000
+    t0 = time.monotonic()
+    billed = 0
+    calls = 0
+    while time.monotonic() - t0 < 1.0 and calls < 200:
+        estimate = rng.randint(1_500, 5_000)  # always bigger than the bucket
+        await budget.reserve(estimate)
+        allowed = budget.rate * (time.monotonic() - t0) + budget.capacity
+        assert billed <= allowed + 1, (calls, billed, allowed)
+        actual = rng.choice([rng.randint(0, 900), rng.randint(1_000, 2_000)])  # below and above what was taken
+        budget.correct(estimate, actual)
+        billed += actual
+        calls += 1
+    assert calls < 200
