@@ -509,7 +509,7 @@ def db_migrate() -> None:
         db = await open_database(settings(), auto_migrate=True, say=_say)
         try:
             for m in db.applied:
-                out.print(f"applied {m.version:04d}_{m.name}")
+                out.print(f"applied {m.version:04d}_{m.name}", markup=False)
             if not db.applied:
                 out.print(f"database schema is up to date ({len(available())} migrations)")
             return EXIT_OK
@@ -554,7 +554,7 @@ def prompts_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines 
         db = await _open()
         try:
             n = await db.store.import_prompts(parsed.prompts)
-            out.print(f"imported {n} prompts from {file.name}")
+            out.print(f"imported {n} prompts from {file.name}", markup=False)
             return EXIT_OK
         finally:
             await db.close()

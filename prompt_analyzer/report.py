@@ -8,6 +8,7 @@ else goes to stderr.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -19,6 +20,17 @@ from rich.table import Table
 from rich.text import Text
 
 from .engine.runner import Progress
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _plain(value: Any) -> str:
+    """Provider- or user-supplied text for a rich console: control characters shown as escapes (\\x1b).
+
+    Such text always goes into :class:`Text` objects (or ``markup=False``), never into a markup
+    string: an answer or a batch key holding ``[/x]`` would crash the renderer, ``[bold]`` would vanish.
+    """
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
 
 
 def _stamp() -> str:
@@ -117,7 +129,8 @@ class LiveReporter(Reporter):
     def start(self, batch: dict[str, Any], progress: Progress, *, resumed: bool) -> None:
         self.batch = batch
         verb = "Resuming" if resumed else "Starting"
-        self.console.print(f"{verb} batch [bold]{batch['idempotency_key']}[/] ({batch['total_jobs']} prompts)")
+        self.console.print(Text.assemble(
+            f"{verb} batch ", (_plain(batch["idempotency_key"]), "bold"), f" ({batch['total_jobs']} prompts)"))
         self.live = Live(self._render(progress), console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
@@ -139,9 +152,11 @@ class LiveReporter(Reporter):
             rate = (p.success + p.error) / elapsed * 60
             left = p.total - p.finished
             eta = left / (rate / 60) if rate > 0 else None
-            state = " [red](circuit open)[/]" if p.breaker else ""
+            label = Text(_plain(name))
+            if p.breaker:
+                label.append(" (circuit open)", style="red")
             t.add_row(
-                name + state, f"{p.done_before + p.success}/{p.total}", str(p.error), str(p.in_flight),
+                label, f"{p.done_before + p.success}/{p.total}", str(p.error), str(p.in_flight),
                 f"{rate:.0f}", str(p.rate_limited), _fmt_s(eta if left else 0), f"${p.cost:.4f}",
             )
         pct = 100 * progress.finished / (progress.total or 1)
@@ -151,11 +166,11 @@ class LiveReporter(Reporter):
         return Group(head, t)
 
     def summary(self, report: dict[str, Any]) -> None:
-        t = Table(title=f"batch {report['key']}: {report['status']}")
+        t = Table(title=Text(f"batch {_plain(report['key'])}: {_plain(report['status'])}"))
         for col in ("platform", "success", "error", "pending", "tokens", "cost", "p50", "p95", "429s"):
             t.add_column(col, justify="left" if col == "platform" else "right")
         for name, p in report["platforms"].items():
-            t.add_row(name, str(p["success"]), str(p["error"]), str(p["pending"] + p["processing"]),
+            t.add_row(Text(_plain(name)), str(p["success"]), str(p["error"]), str(p["pending"] + p["processing"]),
                       str(p["tokens"]), f"${p['cost_usd']:.4f}", _ms(p["p50_ms"]), _ms(p["p95_ms"]),
                       str(p.get("run", {}).get("rate_limited", "-")))
         self.console.print(t)
@@ -166,7 +181,8 @@ class LiveReporter(Reporter):
         )
         for name, p in report["platforms"].items():
             for e in p["top_errors"]:
-                self.console.print(f"  [red]{name}[/]: {e['count']} x {e['class']}: {e['message']}")
+                self.console.print(Text.assemble(
+                    "  ", (_plain(name), "red"), f": {e['count']} x {_plain(e['class'])}: {_plain(e['message'])}"))
 
 
 def make_reporter(*, json_mode: bool, quiet: bool = False) -> Reporter:
@@ -195,16 +211,16 @@ def render_prompt_result(console: Console, rows: list[dict[str, Any]]) -> None:
     for r in rows:
         status = r["status"]
         style = {"success": "green", "error": "red"}.get(status, "yellow")
-        head = f"[bold]{r['platform']}[/] [{style}]{status}[/]"
+        head = Text.assemble((_plain(r["platform"]), "bold"), " ", (_plain(status), style))
         if status == "success":
-            head += (f"  {r['model_version'] or ''}  tokens {r['tokens_used']}  "
-                     f"cost ${float(r['cost'] or 0):.5f}  {(r['execution_time_ms'] or 0) / 1000:.2f}s")
+            head.append(f"  {_plain(r['model_version'] or '')}  tokens {r['tokens_used']}  "
+                        f"cost ${float(r['cost'] or 0):.5f}  {(r['execution_time_ms'] or 0) / 1000:.2f}s")
         console.print(head)
         if status == "success":
             text = (r["response_text"] or "").strip().replace("\n", " ")
-            console.print(Text("  " + (text[:300] + ("..." if len(text) > 300 else ""))))
+            console.print(Text("  " + _plain(text[:300] + ("..." if len(text) > 300 else ""))))
             for c in r["citations"][:10]:
                 mark = "cited" if c["cited"] else "retrieved"
-                console.print(Text(f"  [{c['position']}] {c['domain']} ({mark}) {c['url']}"))
+                console.print(Text(f"  [{c['position']}] {_plain(c['domain'])} ({mark}) {_plain(c['url'])}"))
         elif r.get("error_message"):
-            console.print(Text(f"  {r['error_class'] or 'error'}: {r['error_message']}"))
+            console.print(Text(f"  {_plain(r['error_class'] or 'error')}: {_plain(r['error_message'])}"))
