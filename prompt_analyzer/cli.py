@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
@@ -427,13 +428,19 @@ def status(
     _finish(_execute(go))
 
 
+DEMO_DATABASE_ENV = "PROMPT_ANALYZER_DEMO_DATABASE_URL"
+
+
 @app.command()
 def demo(
     prompts: Annotated[int, typer.Option("--prompts", min=1, help="Sample prompts to seed if none exist.")] = 12,
     profile: Annotated[str, typer.Option("--profile", help="Simulator profile: realistic or fast.")] = "realistic",
     json_mode: JsonOpt = False,
 ) -> None:
-    """The whole pipeline on the embedded database and the built-in provider simulator."""
+    """The whole pipeline on the embedded database and the built-in provider simulator.
+
+    Never uses DATABASE_URL: runs on the embedded database, or on $PROMPT_ANALYZER_DEMO_DATABASE_URL if set.
+    """
     from .simulator import SimulatorConfig, SimulatorConfigError, start_simulator
 
     try:
@@ -441,8 +448,18 @@ def demo(
     except SimulatorConfigError as e:
         _fail(f"--profile: {e}", EXIT_USAGE)
 
+    demo_url = (os.environ.get(DEMO_DATABASE_ENV) or "").strip()
+
     async def go() -> int:
         s = settings()
+        if demo_url:
+            database = replace(s.database, url=Secret(demo_url))
+        else:
+            if s.database.url is not None:
+                _say("the demo ignores DATABASE_URL (its answers are simulated) and uses the embedded database; "
+                     f"set {DEMO_DATABASE_ENV} to run it on another database")
+            database = replace(s.database, url=None)
+        s = replace(s, database=database)
         sim = await start_simulator(sim_config)
         try:
             plats = dict(s.platforms)
