@@ -69,14 +69,16 @@ def provider_factory(settings: Settings) -> Callable[[str], Provider]:
     return lambda name: make_provider(settings.platform(name), secrets=secrets)
 
 
-def _runner(db: Database, settings: Settings, platforms: Sequence[str], **kw: Any) -> Runner:
-    return Runner(db.store, db.target, settings, platforms, provider_factory(settings), spool=Spool(settings.home),
-                  **kw)
+async def _runner(db: Database, settings: Settings, platforms: Sequence[str], **kw: Any) -> Runner:
+    # The spool learns its database's identity now, while the database is up: it appends when it is down.
+    spool = await Spool.open(settings.home, db.store)
+    return Runner(db.store, db.target, settings, platforms, provider_factory(settings), spool=spool, **kw)
 
 
 async def replay_spool(db: Database, settings: Settings) -> int:
-    """Answers a run could not write (database down) go in before anything else."""
-    return await Spool(settings.home).replay(db.store)
+    """Answers a run could not write (database down) go in before anything else: this database's only."""
+    spool = await Spool.open(settings.home, db.store)
+    return (await spool.replay(db.store)).written
 
 
 async def prepare_run(
@@ -105,7 +107,7 @@ async def prepare_run(
         skipped = [p for p in planned if p not in usable and not settings.platform(p).configured]
         if not usable:
             raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
-    runner = _runner(db, settings, usable, extra_metadata=extra_metadata)
+    runner = await _runner(db, settings, usable, extra_metadata=extra_metadata)
     return Prepared(runner, batch, created, skipped)
 
 
@@ -135,7 +137,7 @@ async def prepare_rerun(
     skipped = [p for p in wanted if p not in usable]
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
-    runner = _runner(db, settings, usable)
+    runner = await _runner(db, settings, usable)
     return Prepared(runner, batch, False, skipped)
 
 
