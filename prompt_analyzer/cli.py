@@ -74,6 +74,9 @@ class _State:
     debug = False
     settings: Settings | None = None
     runner: Runner | None = None  # the batch being run, which a signal asks to stop cleanly
+    # What a signal does (see _on_signal): "setup" no batch started, the command ends; "batch" the runner
+    # stops cleanly; "done" the batch ended, the signal is ignored until the process exits.
+    phase = "setup"
     signal: str | None = None
     report: dict[str, Any] | None = None  # the last batch report, for metrics and the webhook
 
@@ -93,23 +96,25 @@ def settings() -> Settings:
     return state.settings
 
 
+def _on_signal(name: str, cancel: Callable[[], object]) -> None:
+    """SIGINT / SIGTERM by phase: before a batch starts the command just ends (``cancel``); a running
+    batch stops cleanly (a second signal cuts the grace period short); once the batch has ended the
+    signal is ignored, so the summary prints and the exit code is the batch's."""
+    if state.phase == "batch":
+        if state.runner is not None:
+            state.runner.request_stop(name)
+    elif state.phase == "setup" and state.signal is None:
+        state.signal = name
+        cancel()
+
+
 async def _with_signals(fn: Callable[[], Awaitable[int]]) -> int:
-    """SIGINT / SIGTERM: a running batch stops cleanly; before it starts, the command just ends."""
+    """Run a command's coroutine with SIGINT / SIGTERM handled by :func:`_on_signal`."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-
-    def on_signal(name: str) -> None:
-        if state.runner is not None:
-            state.runner.request_stop(name)
-        elif state.report is not None:
-            pass  # the batch has finished; the command is only printing its summary
-        elif state.signal is None:
-            state.signal = name
-            task.cancel()
-
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, on_signal, sig.name)
+        loop.add_signal_handler(sig, _on_signal, sig.name, task.cancel)
     try:
         return await fn()
     except asyncio.CancelledError:
@@ -120,6 +125,8 @@ async def _with_signals(fn: Callable[[], Awaitable[int]]) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+            if state.phase == "done":  # the metrics, pings and the exit still to come ignore them too
+                signal.signal(sig, signal.SIG_IGN)
 
 
 def _execute(fn: Callable[[], Awaitable[int]]) -> int:
@@ -194,7 +201,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
     """Run a prepared batch with signals, live progress and the summary; returns the exit code."""
     runner = prep.runner
-    state.runner = runner
+    state.runner, state.phase = runner, "batch"
     for name in prep.skipped:
         log.warning("%s: not configured (no API key), skipped", name,
                     extra={"event": "platform_skipped", "platform": name, "batch": prep.batch["id"]})
@@ -227,10 +234,10 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
             reporter.start(prep.batch, runner.progress, resumed=not prep.created)
         reporter.tick(runner.progress)
     finally:
+        state.runner, state.phase = None, "done"  # from here on a signal is ignored
         if ticker:
             ticker.cancel()
         reporter.stop()
-        state.runner = None
         await runner.aclose()
     report = await batch_report(db, outcome.batch, outcome)
     state.report = report
@@ -238,10 +245,8 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
         print_json(report)
     else:
         reporter.summary(report)
-    if outcome.interrupted_by == "SIGINT":
-        return EXIT_SIGINT
-    if outcome.interrupted_by == "SIGTERM":
-        return EXIT_SIGTERM
+    if outcome.status == "interrupted":  # the batch's status decides, not a signal that came after it
+        return EXIT_SIGINT if outcome.interrupted_by == "SIGINT" else EXIT_SIGTERM
     return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
 
 
@@ -286,6 +291,7 @@ def run(
                        f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
                        f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
                 state.report = await batch_report(db, b)
+                state.phase = "done"
                 if json_mode:
                     print_json(state.report)
                 _say(msg)
