@@ -112,7 +112,7 @@ class RunSettings:
     grace_period_s: float = 30.0
     max_prompt_chars: int = 32_000
     db_retry_s: float = 60.0
-    lease_s: float | None = None  # None: max platform timeout x attempts + 60 s
+    lease_s: float | None = None  # None: per platform: that platform's timeout_s + 60 s
     breaker_threshold: int = 5
     backoff_base_s: float = 1.0
     backoff_max_s: float = 60.0
