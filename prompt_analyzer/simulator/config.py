@@ -13,7 +13,12 @@ from typing import Any
 SIM_PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity")
 
 # Fault kinds a request can be given (by marker or by fault_rate).
-FAULT_KINDS: tuple[str, ...] = ("500", "503", "429", "hang", "reset", "malformed", "failed", "401", "400")
+FAULT_KINDS: tuple[str, ...] = (
+    "500", "503", "429", "hang", "reset", "malformed", "failed", "401", "400",
+    # hostile answers: a 200 that parses but carries what a database refuses
+    "nul",  # NUL characters in the answer text, citation titles and the raw JSON
+    "hugeusage",  # token counts beyond a 32-bit integer
+)
 
 PROFILES: tuple[str, ...] = ("realistic", "fast")
 

@@ -220,12 +220,15 @@ async def _serve(request: web.Request, fmt: Fmt, platform: str, path_model: str 
     try:
         if fault is not None:
             counts[f"fault:{fault}"] += 1
-            return await _inject(request, state, fmt, platform, call, fault, rid, base_headers)
+            if fault not in _HOSTILE:
+                return await _inject(request, state, fmt, platform, call, fault, rid, base_headers)
         delay = state.latency(ps)
         if delay > 0:
             await asyncio.sleep(delay)
         ans = make_answer(call.prompt, platform, state.config.seed, answer_bytes)
         payload = fmt.success(call, ans, rid)
+        if fault in _HOSTILE:
+            payload = _HOSTILE[fault](payload)
     except asyncio.CancelledError:
         if fault != "reset":  # the client went away (timeout) before its answer was ready
             counts["cancelled"] += 1
@@ -236,6 +239,38 @@ async def _serve(request: web.Request, fmt: Fmt, platform: str, path_model: str 
     answered[h] = answered.get(h, 0) + 1
     headers = {**base_headers, **fmt.extra_headers(), **fmt.quota_headers(limiter.quota())}
     return _json(200, payload, headers)
+
+
+_TEXT_KEYS = frozenset({"text", "content", "title", "output_text"})
+_TOKEN_KEYS = frozenset({
+    "input_tokens", "output_tokens", "total_tokens", "prompt_tokens", "completion_tokens",
+    "promptTokenCount", "candidatesTokenCount", "totalTokenCount",
+})
+
+
+def _hostile(payload: Any, change: Any) -> Any:
+    """A copy of ``payload`` with ``change(key, value)`` applied to every (key, value) of every object."""
+    if isinstance(payload, dict):
+        return {k: change(k, _hostile(v, change)) for k, v in payload.items()}
+    if isinstance(payload, list):
+        return [_hostile(v, change) for v in payload]
+    return payload
+
+
+def _with_nul(payload: Any) -> Any:
+    """NUL inside answer text and titles, and a NUL-bearing field the client keeps in its raw JSON."""
+    out = _hostile(payload, lambda k, v: v + "\x00 after a NUL" if k in _TEXT_KEYS and isinstance(v, str) else v)
+    if isinstance(out, dict):
+        out["sim_note"] = "raw \u0000 kept in metadata"
+    return out
+
+
+def _huge_usage(payload: Any) -> Any:
+    return _hostile(payload, lambda k, v: 2**40 if k in _TOKEN_KEYS and isinstance(v, int) else v)
+
+
+# Faults that still answer: the answer is paid for and counted, but its content is hostile.
+_HOSTILE = {"nul": _with_nul, "hugeusage": _huge_usage}
 
 
 async def _inject(
