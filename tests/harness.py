@@ -9,7 +9,7 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class Env:
     home: Path
     store: Store
     config: Path
+    procs: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
         e = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and not k.endswith("_BASE_URL")}
@@ -81,10 +82,19 @@ class Env:
         self.config.write_text(FAST_CONFIG + text)
 
     async def start(self, *args: str, **env: str) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
+        proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "prompt_analyzer", *args,
             env=self.env(**env), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
+        self.procs.append(proc)
+        return proc
+
+    async def kill_leftovers(self) -> None:
+        """A failed test must not leave an `analyze` behind (it would hold locks and the CPU)."""
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     async def analyze(self, *args: str, timeout: float = 60, **env: str) -> Result:  # noqa: ASYNC109
         proc = await self.start(*args, **env)
@@ -115,8 +125,11 @@ async def sim() -> AsyncIterator[RunningSimulator]:
 
 
 @pytest.fixture
-async def env(sim: RunningSimulator, store: Store, db_url: str, tmp_path: Path) -> Env:
+async def env(sim: RunningSimulator, store: Store, db_url: str, tmp_path: Path) -> AsyncIterator[Env]:
     e = Env(sim=sim, db_url=db_url, home=tmp_path / "home", store=store, config=tmp_path / "config.toml")
     e.write_config(platform_config())
-    return e
+    try:
+        yield e
+    finally:
+        await e.kill_leftovers()
 

@@ -66,8 +66,29 @@ class SuccessRecord:
     citations: Sequence[CitationRow]
 
 
+# PostgreSQL text and jsonb cannot hold U+0000 (a NUL makes the whole statement fail).  Whatever a
+# provider sends is written with every NUL replaced by U+FFFD, the replacement character, so the
+# answer is kept and the substitution stays visible.
+_NUL, _REPLACEMENT = "\x00", "\ufffd"
+
+
+def _text(value: str | None) -> str | None:
+    return value.replace(_NUL, _REPLACEMENT) if value is not None and _NUL in value else value
+
+
+def _clean(value: Any) -> Any:
+    """``value`` (decoded JSON) with every NUL in its strings and keys replaced."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, dict):
+        return {_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False)
+    return json.dumps(_clean(value), default=str, ensure_ascii=False)
 
 
 # Recompute jobs' counters and status from their rows.  For one job, run it after locking the job row
@@ -84,7 +105,7 @@ UPDATE analysis_jobs j SET
     updated_at = now()
 FROM (SELECT jj.id AS job,
              count(r.id) FILTER (WHERE r.status = 'success') AS ok,
-             count(r.id) FILTER (WHERE r.status = 'error') AS err,
+             count(r.id) FILTER (WHERE r.status = 'error' AND r.error_class IS DISTINCT FROM 'interrupted') AS err,
              count(r.id) FILTER (WHERE r.status = 'processing') AS busy
       FROM analysis_jobs jj LEFT JOIN ai_responses r ON r.analysis_job_id = jj.id
       WHERE JOBS GROUP BY jj.id) s
@@ -410,11 +431,14 @@ class Store:
             )
 
     async def unclaim(self, response_id: uuid.UUID, *, owner: str) -> None:
-        """A counted attempt that was never made (the run stopped first): uncount it, free the pair."""
+        """A counted attempt that was never made (the run or the platform stopped first): uncount it and
+        end the pair ``interrupted``, claimable again at once."""
         async with self.pool.connection() as conn:
             await conn.execute(
                 """UPDATE ai_responses SET attempts = greatest(attempts - 1, 0), claimed_by = NULL,
-                          claim_expires_at = now() - interval '1 second', updated_at = now()
+                          claim_expires_at = NULL, status = 'error', error_class = 'interrupted',
+                          error_message = coalesce(error_message, 'not called: the run stopped first'),
+                          updated_at = now()
                    WHERE id = %s AND claimed_by = %s AND status = 'processing'""",
                 (response_id, owner),
             )
@@ -441,16 +465,17 @@ class Store:
                               execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
                               error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
                        WHERE id = %s AND status <> 'success'""",
-                    [(r.response_text, r.model_version, r.input_tokens, r.output_tokens, r.total_tokens, r.cost,
-                      r.execution_time_ms, _json(r.metadata), r.response_id) for r in recs],
+                    [(_text(r.response_text), _text(r.model_version), r.input_tokens, r.output_tokens,
+                      r.total_tokens, r.cost, r.execution_time_ms, _json(r.metadata), r.response_id) for r in recs],
                 )
             if cites:
                 await conn.execute(
                     """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited)
                        SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bool[])
                        ON CONFLICT (ai_response_id, url) DO NOTHING""",
-                    ([rid for rid, _ in cites], [c.position for _, c in cites], [c.url for _, c in cites],
-                     [c.domain for _, c in cites], [c.title for _, c in cites], [c.cited for _, c in cites]),
+                    ([rid for rid, _ in cites], [c.position for _, c in cites], [_text(c.url) for _, c in cites],
+                     [_text(c.domain) for _, c in cites], [_text(c.title) for _, c in cites],
+                     [c.cited for _, c in cites]),
                 )
             await conn.execute(_RECOMPUTE_JOBS, {"jobs": jobs})
 
@@ -480,20 +505,29 @@ class Store:
                           metadata = metadata || %s::jsonb, claimed_by = NULL, claim_expires_at = NULL,
                           updated_at = now()
                    WHERE id = %s""",
-                (error_class, message, _json(metadata), response_id),
+                (error_class, _text(message), _json(metadata), response_id),
             )
             await conn.execute(_RECOMPUTE_JOB, {"job": job_id})
 
     async def release_claims(self, owner: str) -> int:
-        """On a clean stop: calls that never answered stay unfinished and are reclaimable at once."""
+        """On a clean stop: pairs this process claimed and did not finish end ``interrupted``.
+
+        No row stays ``processing`` (readers take that as "a call is under way"); an ``interrupted``
+        pair is claimable again at once and does not count as a failed platform of its job.
+        """
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                """UPDATE ai_responses SET claim_expires_at = now() - interval '1 second', claimed_by = NULL,
-                          error_message = 'interrupted before an answer arrived', updated_at = now()
-                   WHERE claimed_by = %s AND status = 'processing'""",
-                (owner,),
+                """WITH r AS (
+                       UPDATE ai_responses SET status = 'error', error_class = 'interrupted',
+                              error_message = 'interrupted before an answer arrived', claimed_by = NULL,
+                              claim_expires_at = NULL, updated_at = now()
+                       WHERE claimed_by = %(owner)s AND status = 'processing'
+                       RETURNING analysis_job_id)
+                   SELECT count(*) AS n FROM r""",
+                {"owner": owner},
             )
-            return cur.rowcount
+            row = await cur.fetchone()
+            return int(row["n"]) if row else 0
 
     async def fail_remaining(
         self, batch_id: uuid.UUID, platform: str, *, error_class: str, message: str
@@ -507,8 +541,9 @@ class Store:
                        JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
                        LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = %(pl)s
                        WHERE j.batch_id = %(b)s AND %(pl)s = ANY(j.platforms)
-                         AND (r.id IS NULL OR (r.status = 'processing'
-                                               AND (r.claimed_by IS NULL OR r.claim_expires_at < now()))))
+                         AND (r.id IS NULL OR (r.status = 'error' AND r.error_class = 'interrupted')
+                              OR (r.status = 'processing'
+                                  AND (r.claimed_by IS NULL OR r.claim_expires_at < now()))))
                    INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
                                              prompt_text, status, error_class, error_message)
                    SELECT job_id, prompt_tracking_id, project_id, %(pl)s, prompt_text, 'error', %(cls)s, %(msg)s
@@ -517,8 +552,9 @@ class Store:
                        status = 'error', error_class = EXCLUDED.error_class,
                        error_message = EXCLUDED.error_message, claimed_by = NULL, claim_expires_at = NULL,
                        updated_at = now()
-                   WHERE ai_responses.status = 'processing'
-                     AND (ai_responses.claimed_by IS NULL OR ai_responses.claim_expires_at < now())""",
+                   WHERE (ai_responses.status = 'error' AND ai_responses.error_class = 'interrupted')
+                      OR (ai_responses.status = 'processing'
+                          AND (ai_responses.claimed_by IS NULL OR ai_responses.claim_expires_at < now()))""",
                 {"b": batch_id, "pl": platform, "cls": error_class, "msg": message},
             )
             n = cur.rowcount

@@ -1,13 +1,16 @@
 """A circuit breaker per platform: stop calling a platform that cannot answer.
 
 Opens at once on an auth error (every further call would fail the same way) or after
-``threshold`` consecutive pairs that ended failed; 429s are pacing, not failures, and do not count.
-Once open it stays open for the rest of the run.
+``threshold`` consecutive pairs that ended failed.  Rate limits are pacing, not failures: a pair that
+ended rate limited neither counts nor resets the streak (the pacer slows the platform instead).
+:meth:`trip` opens it for a reason of the caller's, e.g. a quota gone for longer than a retry may
+wait.  Once open it stays open for the rest of the run, and ``error_class`` names why for the pairs
+left uncalled.
 """
 
 from __future__ import annotations
 
-from ..providers._types import AuthError, ProviderError
+from ..providers._types import AuthError, ProviderError, RateLimited
 
 
 class CircuitBreaker:
@@ -15,6 +18,7 @@ class CircuitBreaker:
         self.threshold = threshold
         self.consecutive = 0
         self.reason: str | None = None
+        self.error_class = "circuit_open"
 
     @property
     def open(self) -> bool:
@@ -25,7 +29,7 @@ class CircuitBreaker:
 
     def failure(self, exc: BaseException) -> bool:
         """Record a pair that ended failed; True if this opened the breaker."""
-        if self.open:
+        if self.open or isinstance(exc, RateLimited):
             return False
         self.consecutive += 1
         msg = exc.message if isinstance(exc, ProviderError) else str(exc)
@@ -34,3 +38,11 @@ class CircuitBreaker:
         elif self.consecutive >= self.threshold:
             self.reason = f"{self.consecutive} consecutive failures, last: {msg}"
         return self.open
+
+    def trip(self, reason: str, error_class: str) -> bool:
+        """Open for ``reason``; the pairs left uncalled end with ``error_class``.  True if this opened it."""
+        if self.open:
+            return False
+        self.reason = reason
+        self.error_class = error_class
+        return True

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from asyncio_throttle import Throttler
+
+Sleep = Callable[[float], Awaitable[object]]
 
 
 class Pacer(Throttler):
@@ -30,13 +33,14 @@ class Pacer(Throttler):
     def interval(self) -> float:
         return float(self.period)
 
-    async def acquire(self) -> None:
+    async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
+        """Wait for the next slot.  ``sleep`` may end early (a stop): the caller checks why it woke."""
         async with self._lock:
             now = time.monotonic()
             slot = max(now, self._next, self._paused_until)
             self._next = slot + self.interval
             if slot > now:
-                await asyncio.sleep(slot - now)
+                await sleep(slot - now)
             self._task_logs.append(slot)
             self.flush()
 
@@ -75,13 +79,14 @@ class TokenBudget:
         """What ``reserve(estimated)`` takes from the bucket: the estimate, at most a full bucket."""
         return min(max(float(estimated), 0.0), self.capacity)
 
-    async def reserve(self, tokens: int | float) -> float:
-        """Wait until the bucket holds the call's share, take it and return the amount taken."""
+    async def reserve(self, tokens: int | float, sleep: Sleep = asyncio.sleep) -> float:
+        """Wait until the bucket holds the call's share, take it and return the amount taken.
+        ``sleep`` may end early (a stop): the caller checks why it woke."""
         need = self.taken(tokens)
         async with self._lock:
             self._refill()
             if self.level < need:
-                await asyncio.sleep((need - self.level) / self.rate)
+                await sleep((need - self.level) / self.rate)
                 self._refill()
             self.level -= need
         return need

@@ -1,7 +1,9 @@
 """The one retry policy, as small pure functions (after openai-python's ``_base_client``).
 
 ``should_retry``: rate limits, transient and malformed answers are retried; permanent and auth
-errors are not.  ``wait_seconds``: a rate-limited answer waits what the provider asked (capped);
+errors are not.  ``quota_exhausted``: a rate limit whose hint is longer than ``MAX_RETRY_AFTER_S`` is
+not waited for: the platform stops for the run.
+``wait_seconds``: a rate-limited answer waits what the provider asked (capped);
 anything else backs off exponentially with full jitter.
 """
 
@@ -16,6 +18,11 @@ MAX_RETRY_AFTER_S = 120.0
 
 def should_retry(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.retryable
+
+
+def quota_exhausted(exc: BaseException) -> bool:
+    """A rate limit whose hint is past what a retry waits: the quota is gone (for the day, say)."""
+    return isinstance(exc, RateLimited) and exc.retry_after is not None and exc.retry_after > MAX_RETRY_AFTER_S
 
 
 def retry_after(exc: BaseException) -> float | None:

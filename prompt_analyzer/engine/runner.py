@@ -35,12 +35,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ..config import PlatformSettings, Settings
 from ..db import CitationRow, DatabaseUnavailable, PairWork, Store, SuccessRecord
 from ..db.connect import Target, connect_kwargs
-from ..providers import Provider, ProviderError, ProviderResult, RateLimited, scrub
+from ..providers import Provider, ProviderError, ProviderResult, QuotaExhausted, RateLimited, scrub
 from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
-from .retry import should_retry, wait_seconds
+from .retry import quota_exhausted, should_retry, wait_seconds
 from .spool import Spool
-from .writer import Grouped
+from .stopping import Stop
+from .writer import Cancelled, Grouped
 
 log = logging.getLogger("prompt_analyzer.engine")
 
@@ -98,6 +99,18 @@ class Outcome:
 
 class _StopWork(Exception):
     """Raised inside a retry loop when the run is stopping: no further attempt."""
+
+
+class UnwritableAnswer(ProviderError):
+    """An answer PostgreSQL refused even after sanitising (a value out of a column's range, say)."""
+
+    error_class = "unwritable"
+    retryable = False
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:500]
 
 
 def batch_lock_key(batch_id: uuid.UUID) -> int:
@@ -175,11 +188,10 @@ class Runner:
         self.secrets = settings.secrets()
         self.lanes: dict[str, Lane] = {}
         self.progress = Progress({name: PlatformProgress() for name in self.platforms})
-        self._stop = asyncio.Event()
-        self._force = asyncio.Event()
+        self.stop = Stop()
         self.interrupted_by: str | None = None
         # Answers and claims of all workers are grouped: one round trip serves many calls.
-        self.writer: Grouped[SuccessRecord, None] = Grouped(self._write_successes)
+        self.writer: Grouped[SuccessRecord, str | None] = Grouped(self._write_successes)
         self.claimer: Grouped[tuple[PairWork, float], uuid.UUID | None] = Grouped(self._claim_pairs)
 
     def _open_lanes(self) -> None:
@@ -195,9 +207,23 @@ class Runner:
                 budget=TokenBudget(ps.tpm) if ps.tpm else None,
             )
 
-    async def _write_successes(self, recs: Sequence[SuccessRecord]) -> list[None]:
-        await self._db(self.store.record_successes, recs)
-        return [None] * len(recs)
+    async def _write_successes(self, recs: Sequence[SuccessRecord]) -> list[str | None]:
+        """Per answer: None once committed, or why PostgreSQL refused it.  One refused answer never
+        fails its group: the group is written again one answer at a time."""
+        try:
+            await self._db(self.store.record_successes, recs)
+            return [None] * len(recs)
+        except psycopg.Error as e:  # the data, not the connection (_db retries those)
+            if len(recs) == 1:
+                return [_reason(e)]
+        out: list[str | None] = []
+        for rec in recs:
+            try:
+                await self._db(self.store.record_successes, [rec])
+                out.append(None)
+            except psycopg.Error as e:
+                out.append(_reason(e))
+        return out
 
     async def _claim_pairs(self, items: Sequence[tuple[PairWork, float]]) -> list[uuid.UUID | None]:
         result: list[uuid.UUID | None] = await self._db(self.store.claim_many, items, owner=self.owner)
@@ -215,12 +241,10 @@ class Runner:
     def request_stop(self, reason: str) -> None:
         """Stop starting calls; in-flight calls get the grace period to finish.  A second signal ends
         the grace period at once (calls still in flight stay resumable)."""
-        if self._stop.is_set() and reason != "database":
-            self._force.set()
+        self.stop.request(reason)
         if self.interrupted_by is None:
             self.interrupted_by = reason
             self.progress.stopping = reason
-        self._stop.set()
 
     def lease_s(self, lane: Lane) -> float:
         return self.run.lease_s or lane.settings.timeout_s + 60.0
@@ -251,51 +275,26 @@ class Runner:
                 if self.run.prompt_concurrency is None
                 else self._run_prompts(batch_id, self.run.prompt_concurrency)
             )
-            await self._with_grace(work)
+            await self.stop.run_with_grace(work, self.run.grace_period_s)
             if self.db_error is not None:
                 raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
         finally:
             await lock.release()
 
-    async def _with_grace(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        stop_wait = asyncio.ensure_future(self._stop.wait())
-        try:
-            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            if not task.done():
-                # Stopping: no new calls start; in-flight ones get the grace period (or less: a second signal).
-                force_wait = asyncio.ensure_future(self._force.wait())
-                try:
-                    await asyncio.wait({task, force_wait}, timeout=self.run.grace_period_s,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    force_wait.cancel()
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            if task.done() and not task.cancelled():
-                task.result()
-        finally:
-            stop_wait.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
     async def _finish(self, batch_id: uuid.UUID) -> Outcome:
         released = await self._db(self.store.release_claims, self.owner)
         if released:
             log.info("%d call(s) did not answer before the stop; their pairs stay resumable", released)
         for name, lane in self.lanes.items():
-            if lane.breaker.open and not self._stop.is_set():
+            if lane.breaker.open and not self.stop.requested:
                 await self._db(
-                    self.store.fail_remaining, batch_id, name, error_class="circuit_open",
+                    self.store.fail_remaining, batch_id, name, error_class=lane.breaker.error_class,
                     message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],
                 )
         await self._db(self.store.reconcile_jobs, batch_id)
-        counts = await self._db(self.store.pair_counts, batch_id, self.platforms)
+        # The batch's status comes from all its pairs, not from the platforms this process ran.
+        counts = await self._db(self.store.pair_counts, batch_id)
         unfinished = sum(int(r["total"]) - int(r["success"]) for r in counts.values())
         if self.interrupted_by:
             status, finished = "interrupted", False
@@ -325,27 +324,28 @@ class Runner:
                 await produce_pages()
             except DatabaseUnavailable as e:
                 self._lost_database(e)
-            finally:
-                for _ in range(workers):
-                    await queue.put(None)
+            # One end marker per worker.  Not in a `finally`: when cancelled, the task group cancels the
+            # workers too, and a put on a full queue would wait for ever for workers that are gone.
+            for _ in range(workers):
+                await queue.put(None)
 
         async def produce_pages() -> None:
             after: uuid.UUID | None = None
-            while not self._stop.is_set() and not lane.breaker.open:
+            while not self.stop.requested and not lane.breaker.open:
                 page = await self._db(
                     self.store.pending_pairs, batch_id, lane.name, after=after, limit=self.run.page_size
                 )
                 if not page:
                     break
                 for pair in page:
-                    if self._stop.is_set() or lane.breaker.open:
+                    if self.stop.requested or lane.breaker.open:
                         break
                     await queue.put(pair)
                 after = page[-1].job_id
 
         async def work() -> None:
             while (pair := await queue.get()) is not None:
-                if self._stop.is_set() or lane.breaker.open:
+                if self.stop.requested or lane.breaker.open:
                     continue  # drain: the producer is stopping too
                 await self._call_pair(lane, pair)
 
@@ -359,15 +359,19 @@ class Runner:
         slots = asyncio.Semaphore(n)
         after: uuid.UUID | None = None
         async with asyncio.TaskGroup() as tg:
-            while not self._stop.is_set():
-                page = await self._db(
-                    self.store.pending_jobs, batch_id, self.platforms, after=after, limit=self.run.page_size
-                )
+            while not self.stop.requested:
+                try:
+                    page = await self._db(
+                        self.store.pending_jobs, batch_id, self.platforms, after=after, limit=self.run.page_size
+                    )
+                except DatabaseUnavailable as e:
+                    self._lost_database(e)  # prompts in flight finish within the grace period
+                    break
                 if not page:
                     break
                 for pairs in page:
                     await slots.acquire()
-                    if self._stop.is_set():
+                    if self.stop.requested:
                         slots.release()
                         break
                     tg.create_task(self._one_prompt(pairs, slots))
@@ -394,7 +398,7 @@ class Runner:
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
         async with lane.limit:
-            if self._stop.is_set():
+            if self.stop.requested:
                 return
             try:
                 await self._call_pair_limited(lane, pair)
@@ -418,15 +422,16 @@ class Runner:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(lane.settings.max_attempts),
-            retry=retry_if_exception(lambda e: should_retry(e) and not self._stop.is_set()),
+            retry=retry_if_exception(lambda e: should_retry(e) and not self.stop.requested),
             wait=wait,
             before_sleep=before_sleep,
+            sleep=self.stop.backoff,  # a stop ends a backoff at once
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    if self._stop.is_set() or lane.breaker.open:
+                    if self.stop.requested or lane.breaker.open:
                         raise _StopWork
                     # Claim (or count the attempt) before pacing: database latency must not sit between
                     # the pacer's evenly spaced slots and the requests, or they leave in bursts.
@@ -438,9 +443,11 @@ class Runner:
                         await self._db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease)
                     estimate = len(pair.prompt_text) // 4 + int(lane.avg_output_tokens)
                     if lane.budget is not None:
-                        await lane.budget.reserve(estimate)
-                    await lane.pacer.acquire()
-                    if self._stop.is_set():
+                        await lane.budget.reserve(estimate, self.stop.sleep)
+                    await lane.pacer.acquire(self.stop.sleep)
+                    # The last moment before the request: a stop, an auth error or a quota gone while this
+                    # worker waited for its slot means this call must not leave.
+                    if self.stop.requested or lane.breaker.open:
                         await self._db(self.store.unclaim, response_id, owner=self.owner)
                         raise _StopWork
                     attempts += 1
@@ -450,9 +457,14 @@ class Runner:
                         result = await lane.provider.ask(pair.prompt_text)
                     except RateLimited as e:
                         pp.rate_limited += 1
-                        if e.retry_after is not None:
-                            lane.pacer.pause(e.retry_after)
                         errors.append(f"{e.error_class}: {e.message}")
+                        if quota_exhausted(e):
+                            self._quota_gone(lane, e)
+                            raise QuotaExhausted(e.message, retry_after=e.retry_after, status=e.status,
+                                                 request_id=e.request_id) from None
+                        # Rate limiting slows the whole platform (hinted, or backing off), never fails it.
+                        lane.pacer.pause(wait_seconds(e, attempt.retry_state.attempt_number,
+                                                      base=self.run.backoff_base_s, cap=self.run.backoff_max_s))
                         raise
                     except ProviderError as e:
                         errors.append(f"{e.error_class}: {e.message}")
@@ -466,8 +478,8 @@ class Runner:
         except ProviderError as e:
             if response_id is None:
                 return
-            if self._stop.is_set() and e.retryable:
-                return  # stopped between attempts: stays unfinished, resumable
+            if self.stop.requested and e.retryable:
+                return  # stopped between attempts: ends `interrupted` at the finish, resumable
             await self._record_failure(lane, pair, response_id, e, attempts, errors)
             return
         except Exception as e:  # a bug or an SDK surprise must not stop the batch
@@ -481,6 +493,20 @@ class Runner:
             return
         assert response_id is not None
         await self._record_success(lane, pair, response_id, result, attempts, errors)
+
+    def _quota_gone(self, lane: Lane, exc: RateLimited) -> None:
+        wait_s = exc.retry_after or 0.0
+        reason = f"quota exhausted: the provider asks to wait {wait_s:,.0f} s"
+        if lane.breaker.trip(reason, "quota_exhausted"):
+            log.warning("%s: %s; no more calls this run, its pairs are left for `analyze rerun`", lane.name,
+                        reason, extra={"event": "quota_exhausted", "platform": lane.name})
+
+    def _keep(self, rec: SuccessRecord, why: BaseException) -> None:
+        """A paid answer the database did not take: into the spool, never dropped."""
+        if self.spool is None:
+            log.error("answer %s could not be written and there is no spool: %s", rec.response_id, why)
+            return
+        self.spool.append(rec)
 
     async def _record_success(
         self, lane: Lane, pair: PairWork, response_id: uuid.UUID, result: ProviderResult, attempts: int,
@@ -509,12 +535,25 @@ class Runner:
             citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited) for c in result.citations],
         )
         try:
-            await self.writer.submit(rec)
+            refused = await self.writer.submit(rec)
         except DatabaseUnavailable as e:
-            if self.spool is None:
-                raise
-            self.spool.append(rec)  # paid for: never dropped
+            self._keep(rec, e)
             self._lost_database(e)
+            refused = None
+        except asyncio.CancelledError as e:
+            self._keep(rec, e)  # the run is ending (grace over) while the database is slow: spool, then go
+            raise
+        except Exception as e:  # Cancelled by the writer's close, or a bug: the answer is kept all the same
+            self._keep(rec, e)
+            if not isinstance(e, Cancelled):
+                log.exception("unexpected error writing an answer of %s; kept in the spool", lane.name)
+            refused = None
+        if refused is not None:
+            err = UnwritableAnswer(f"the database refused the answer: {refused}")
+            log.warning("%s: %s", lane.name, err.message,
+                        extra={"event": "unwritable", "platform": lane.name, "prompt_id": pair.prompt_id})
+            await self._record_failure(lane, pair, response_id, err, attempts, errors)
+            return
         pp = self.progress.platforms[lane.name]
         pp.success += 1
         pp.tokens += result.total_tokens or 0
@@ -549,21 +588,25 @@ class Runner:
     # ------------------------------------------------------------------------------ database
 
     async def _db(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run a store call, retrying connection failures with backoff for ``db_retry_s``."""
+        """Run a store call, retrying connection failures with backoff for ``db_retry_s`` in all: every
+        attempt (pool wait and query included) is bounded by what is left, and once the stop is forced
+        nothing is retried."""
         deadline = time.monotonic() + self.run.db_retry_s
         delay = 0.5
         while True:
             try:
-                return await fn(*args, **kwargs)
-            except (psycopg.OperationalError, PoolTimeout) as e:
-                if time.monotonic() + delay > deadline:
-                    raise DatabaseUnavailable(
-                        f"lost the database at {self.target.where}: {str(e).strip().splitlines()[0] if str(e) else e}"
-                    ) from None
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.0) + 1.0):
+                    return await fn(*args, **kwargs)
+            except (psycopg.OperationalError, PoolTimeout, TimeoutError) as e:
+                left = deadline - time.monotonic()
+                if left < min(delay, 0.5) or self.stop.forced:
+                    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                    raise DatabaseUnavailable(f"lost the database at {self.target.where}: {first}") from None
                 log.warning("database error, retrying in %.1fs: %s", delay, str(e).strip().splitlines()[:1])
-                await asyncio.sleep(delay)
+                await asyncio.sleep(min(delay, left))
                 # After a server restart every idle connection in the pool is dead: drop them all now
                 # rather than meeting them one failed retry at a time.
                 with contextlib.suppress(Exception):
-                    await self.store.pool.check()
+                    async with asyncio.timeout(max(deadline - time.monotonic(), 0.1)):
+                        await self.store.pool.check()
                 delay = min(delay * 2, 10.0)

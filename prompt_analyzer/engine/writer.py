@@ -36,25 +36,39 @@ class Grouped(Generic[T, R]):
         return await asyncio.shield(fut)  # a cancelled worker must not cancel its neighbours' call
 
     async def _run(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < self.max_group and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                results = await self._call([item for item, _ in group])
-            except BaseException as e:  # every waiter learns of the failure and decides (spool) itself
-                for _, fut in group:
+        group: list[tuple[T, asyncio.Future[R]]] = []
+        try:
+            while True:
+                group = [await self._queue.get()]
+                while len(group) < self.max_group and not self._queue.empty():
+                    group.append(self._queue.get_nowait())
+                try:
+                    results = await self._call([item for item, _ in group])
+                except Exception as e:  # every waiter learns of the failure and decides (spool) itself
+                    for _, fut in group:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    continue
+                for (_, fut), result in zip(group, results, strict=True):
                     if not fut.done():
-                        fut.set_exception(e if isinstance(e, Exception) else RuntimeError(str(e)))
-                if isinstance(e, asyncio.CancelledError):
-                    raise
-                continue
-            for (_, fut), result in zip(group, results, strict=True):
+                        fut.set_result(result)
+        except asyncio.CancelledError:
+            # Closing: no waiter may be left waiting for a call that will never be made.
+            for _, fut in group:
                 if not fut.done():
-                    fut.set_result(result)
+                    fut.set_exception(Cancelled("the group call was cancelled"))
+            while not self._queue.empty():
+                _, fut = self._queue.get_nowait()
+                if not fut.done():
+                    fut.set_exception(Cancelled("closed before the call was made"))
+            raise
 
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class Cancelled(Exception):
+    """The grouped call of this item was cancelled or never made: the item's fate is unknown to the caller."""

@@ -4,6 +4,7 @@ Error tree (providers classify; the engine alone decides whether and when to ret
 
     ProviderError
     ├── RateLimited          429 / quota: retry after ``retry_after`` seconds (the provider's hint)
+    │   └── QuotaExhausted   the hint is longer than a retry may wait: the platform stops for the run
     ├── TransientError       5xx, timeout, connection reset: retry with backoff
     ├── PermanentError       other 4xx, refusal, bad request: do not retry
     │   └── AuthError        401 / 403: do not retry; opens the platform's circuit breaker
@@ -71,6 +72,14 @@ class RateLimited(ProviderError):
     ) -> None:
         super().__init__(message, status=status, request_id=request_id)
         self.retry_after = retry_after
+
+
+class QuotaExhausted(RateLimited):
+    """A rate limit whose end is further away than any retry waits (a daily quota, say).  Raised by the
+    engine's retry policy, which owns that threshold, from the provider's :class:`RateLimited`."""
+
+    error_class = "quota_exhausted"
+    retryable = False
 
 
 class TransientError(ProviderError):

@@ -178,3 +178,41 @@ async def test_fail_remaining_is_set_based(store: Store) -> None:
     assert left == {"n": 0}
     b = await store.refresh_batch_counters(batch["id"])
     assert b["failed_jobs"] == 50
+
+
+async def test_nul_from_a_provider_is_replaced_everywhere(store: Store) -> None:
+    """PostgreSQL text and jsonb refuse U+0000: text, titles, urls and JSON keys and values are cleaned."""
+    await store.import_prompts([NewPrompt(PROJECT, "p1")])
+    batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
+    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    rid = await store.claim(pair, owner="run", lease_s=60)
+    assert rid is not None
+    await store.record_success(SuccessRecord(
+        rid, pair.job_id, "gpt\x00x", "an\x00swer", 1, 1, 2, Decimal("0.1"), 5,
+        {"raw": {"t\x00": ["a\x00b", {"c": "\x00"}]}},
+        [CitationRow(1, "https://a.com/\x00", "a.com", "ti\x00tle", True)],
+    ))
+    row = await store.fetchone("SELECT response_text, model_version, metadata FROM ai_responses WHERE id = %s",
+                               (rid,))
+    assert row is not None
+    assert (row["response_text"], row["model_version"]) == ("an\ufffdswer", "gpt\ufffdx")
+    assert row["metadata"]["raw"] == {"t\ufffd": ["a\ufffdb", {"c": "\ufffd"}]}
+    cite = await store.fetchone("SELECT url, title FROM ai_response_citations")
+    assert cite == {"url": "https://a.com/\ufffd", "title": "ti\ufffdtle"}
+    await store.record_error(rid, pair.job_id, error_class="x", message="bad\x00", metadata={"k": "\x00"})
+
+
+async def test_released_claims_end_interrupted_not_processing(store: Store) -> None:
+    await store.import_prompts([NewPrompt(PROJECT, "p1")])
+    batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
+    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    assert await store.claim(pair, owner="run", lease_s=60) is not None
+    assert await store.release_claims("run") == 1
+    row = await store.fetchone("SELECT status, error_class, claimed_by FROM ai_responses")
+    assert row == {"status": "error", "error_class": "interrupted", "claimed_by": None}
+    await store.reconcile_jobs(batch["id"])
+    job = await store.fetchone("SELECT status, failed_platforms FROM analysis_jobs")
+    assert job == {"status": "pending", "failed_platforms": 0}  # an interrupted pair has not failed
+    # a resume offers it again and claims it
+    [again] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    assert await store.claim(again, owner="resume", lease_s=60) is not None

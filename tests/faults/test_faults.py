@@ -131,13 +131,18 @@ async def test_database_outage_mid_run(env: Env, tmp_path: Path) -> None:
         await env.add_prompts(texts)
         await pool.close()
         proc = await env.start("run", "--key", "dbo", "--json")
-        await asyncio.sleep(5.0)
-        t0 = time.monotonic()
-        assert await asyncio.to_thread(server.stop, "fast")
-        await asyncio.sleep(3.0)
-        await asyncio.to_thread(server.start)
-        outage = time.monotonic() - t0
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        try:
+            await asyncio.sleep(5.0)
+            t0 = time.monotonic()
+            assert await asyncio.to_thread(server.stop, "fast")
+            await asyncio.sleep(3.0)
+            await asyncio.to_thread(server.start)
+            outage = time.monotonic() - t0
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
         assert proc.returncode == 0, err.decode()[-3000:]
         pool = await open_pool(resolve_target(url), max_size=4)
         env.store = Store(pool)
@@ -172,15 +177,25 @@ async def test_database_down_past_retry_spools_answers(env: Env, tmp_path: Path)
         await env.add_prompts(texts)
         await pool.close()
         proc = await env.start("run", "--key", "spool", "--json")
-        for _ in range(200):
-            await asyncio.sleep(0.1)
-            if any(env.sim.state.answered[p] for p in PLATFORMS):
-                break
-        # calls are in flight (1.5 s each): take the database away under them
-        await asyncio.sleep(0.3)
-        assert await asyncio.to_thread(server.stop, "immediate")
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        try:
+            for _ in range(200):
+                await asyncio.sleep(0.1)
+                if any(env.sim.state.answered[p] for p in PLATFORMS):
+                    break
+            # calls are in flight (1.5 s each): take the database away under them
+            await asyncio.sleep(0.3)
+            assert await asyncio.to_thread(server.stop, "immediate")
+            t0 = time.monotonic()
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            gave_up_s = time.monotonic() - t0
+        finally:
+            if proc.returncode is None:  # never leave a run behind, whatever failed
+                proc.kill()
+                await proc.wait()
         assert proc.returncode == 75, err.decode()[-3000:]
+        # every wait on the database is bounded by db_retry_s (2 s): the calls in flight (1.5 s) land,
+        # their writes retry for 2 s, then the run ends
+        assert gave_up_s < 15, f"the run took {gave_up_s:.1f} s to give up on the database"
         spool = env.home / "spool.jsonl"
         assert spool.exists(), err.decode()[-2000:]
         spooled = len(spool.read_text().splitlines())

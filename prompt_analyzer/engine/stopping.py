@@ -1,0 +1,82 @@
+"""How a run stops: a first request stops new calls, the grace period lets calls in flight finish,
+a second request (or the end of the grace period) forces the end.
+
+Every wait of the engine that can be long (backoff, a provider's pause, the pacer's next slot, a token
+budget, database retries) sleeps through :meth:`Stop.sleep`, so a stop is never held back by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable
+from typing import Any
+
+
+class Stop:
+    def __init__(self) -> None:
+        self._requested = asyncio.Event()
+        self._forced = asyncio.Event()
+        self.reason: str | None = None  # the first request's: "SIGINT", "SIGTERM", "database"
+
+    @property
+    def requested(self) -> bool:
+        return self._requested.is_set()
+
+    @property
+    def forced(self) -> bool:
+        return self._forced.is_set()
+
+    def request(self, reason: str) -> None:
+        """Stop starting calls.  A second request by a signal forces the end at once."""
+        if self._requested.is_set() and reason != "database":
+            self._forced.set()
+        if self.reason is None:
+            self.reason = reason
+        self._requested.set()
+
+    def force(self) -> None:
+        self._forced.set()
+
+    async def backoff(self, seconds: float) -> None:
+        """:meth:`sleep` for a retry loop (the loop checks :attr:`requested` itself on waking)."""
+        await self.sleep(seconds)
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep ``seconds`` unless a stop is requested first; True if the whole sleep happened."""
+        if self._requested.is_set():
+            return False
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return not self._requested.is_set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._requested.wait()
+        return not self._requested.is_set()
+
+    async def run_with_grace(self, work: Awaitable[Any], grace_s: float) -> None:
+        """Run ``work`` to its end, or, once a stop is requested, for ``grace_s`` more (less if forced),
+        then cancel it.  Exceptions of ``work`` propagate."""
+        task = asyncio.ensure_future(work)
+        stop_wait = asyncio.ensure_future(self._requested.wait())
+        try:
+            await asyncio.wait({task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                force_wait = asyncio.ensure_future(self._forced.wait())
+                try:
+                    await asyncio.wait({task, force_wait}, timeout=grace_s, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    force_wait.cancel()
+                if not task.done():
+                    self._forced.set()  # the grace period is over: nothing may wait any longer
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if task.done() and not task.cancelled():
+                task.result()
+        finally:
+            stop_wait.cancel()
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
