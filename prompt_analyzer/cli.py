@@ -50,7 +50,7 @@ from .engine.service import (
 )
 from .logs import setup_logging
 from .prompts import InputError, check_text, parse_platforms, parse_uuid, read_import_file
-from .providers import scrub
+from .redact import scrub
 from .report import make_reporter, print_json, render_prompt_result
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 75, 130, 143

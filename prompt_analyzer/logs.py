@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from .providers._types import scrub
+from .redact import scrub
 
 # Context keys a log call may pass in ``extra`` and that the JSON format carries as fields.
 CONTEXT_KEYS = ("event", "batch", "platform", "prompt_id", "error_class")

@@ -15,7 +15,7 @@ from psycopg.conninfo import conninfo_to_dict
 from prompt_analyzer.config import Secret, load_settings
 from prompt_analyzer.db import NewPrompt, Store
 from prompt_analyzer.db.connect import resolve_target
-from prompt_analyzer.providers import scrub
+from prompt_analyzer.redact import scrub
 
 TABLES = ["prompt_tracking", "analysis_batches", "analysis_jobs", "ai_responses", "ai_response_citations"]
 

@@ -35,7 +35,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from ..config import PlatformSettings, Settings
 from ..db import CitationRow, DatabaseUnavailable, PairWork, Store, SuccessRecord
 from ..db.connect import Target, connect_kwargs
-from ..providers import Provider, ProviderError, ProviderResult, QuotaExhausted, RateLimited, scrub
+from ..providers import Provider, ProviderError, ProviderResult, QuotaExhausted, RateLimited
+from ..redact import scrub
 from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
 from .retry import quota_exhausted, should_retry, wait_seconds

@@ -15,11 +15,11 @@ Every message is scrubbed of secrets before it is built into an exception (see `
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from ..redact import scrub as scrub  # re-exported: providers build messages with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +97,3 @@ class AuthError(PermanentError):
 
 class MalformedResponse(ProviderError):
     error_class = "malformed"
-
-
-# Known API-key shapes, scrubbed even when not configured (e.g. a key echoed from another account).
-_KEY_SHAPES = re.compile(
-    r"(sk-ant-[A-Za-z0-9_\-]{8,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{16,}|pplx-[A-Za-z0-9]{16,}"
-    r"|AIza[0-9A-Za-z_\-]{30,}|(?<=://)[^/\s:@]+:[^/\s@]+(?=@))"
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove every configured secret and known key shapes from ``text``."""
-    for s in secrets:
-        if s and len(s) >= 4:
-            text = text.replace(s, "***")
-    return _KEY_SHAPES.sub("***", text)
