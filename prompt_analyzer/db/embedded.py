@@ -76,6 +76,7 @@ class EmbeddedPostgres:
         self.logfile = home / "postgres.log"
         self._users_fd: int | None = None
         self._as_root = os.geteuid() == 0
+        self.last_error: str | None = None  # pg_ctl's words when the last stop failed
 
     @property
     def url(self) -> str:
@@ -200,4 +201,5 @@ class EmbeddedPostgres:
     def stop(self, mode: str = "fast") -> bool:
         """Stop the server; False if it was not running or pg_ctl failed."""
         r = self._run([_bin("pg_ctl"), "-D", str(self.pgdata), "-m", mode, "-w", "-t", "60", "stop"], timeout=90)
+        self.last_error = None if r.returncode == 0 else (r.stderr or r.stdout).strip()[-500:]
         return r.returncode == 0

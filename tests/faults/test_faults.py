@@ -178,13 +178,14 @@ async def test_database_down_past_retry_spools_answers(env: Env, tmp_path: Path)
         await pool.close()
         proc = await env.start("run", "--key", "spool", "--json")
         try:
-            for _ in range(200):
+            for _ in range(600):  # the interpreter's start-up is slow on a loaded machine
                 await asyncio.sleep(0.1)
                 if any(env.sim.state.answered[p] for p in PLATFORMS):
                     break
+            assert any(env.sim.state.answered[p] for p in PLATFORMS), "no answer within 60 s"
             # calls are in flight (1.5 s each): take the database away under them
             await asyncio.sleep(0.3)
-            assert await asyncio.to_thread(server.stop, "immediate")
+            assert await asyncio.to_thread(server.stop, "immediate"), server.last_error
             t0 = time.monotonic()
             out, err = await asyncio.wait_for(proc.communicate(), 60)
             gave_up_s = time.monotonic() - t0
@@ -211,7 +212,10 @@ async def test_database_down_past_retry_spools_answers(env: Env, tmp_path: Path)
         await check_invariants(env, texts)
         replayed = await env.store.fetchone(
             "SELECT count(*) AS n FROM ai_responses WHERE metadata ? 'replayed_from_spool'")
-        assert replayed and replayed["n"] == spooled
+        # An answer whose commit outcome was unknown when the connection died is spooled too; the replay
+        # finds it already written and skips it.  Every spooled answer is in the database either way
+        # (check_invariants), and none was asked again (below).
+        assert replayed and 1 <= replayed["n"] <= spooled
         print(f"FIGURE spool: spooled={spooled} replayed={replayed['n']} exit_first_run=75")
         answered = (await env.sim.stats())["answered"]
         # spooled answers were not asked again
