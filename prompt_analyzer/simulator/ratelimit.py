@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .formats import Quota
+from .formats.base import Quota
 
 
 class TokenBucket:

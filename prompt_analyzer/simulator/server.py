@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,16 +27,8 @@ from aiohttp import web
 
 from .config import FAULT_KINDS, SIM_PLATFORMS, PlatformSim, SimulatorConfig, SimulatorConfigError
 from .content import estimate_tokens, make_answer, prompt_hash
-from .formats import (
-    AgentFormat,
-    AnthropicFormat,
-    BadRequest,
-    Call,
-    GeminiFormat,
-    OpenAIFormat,
-    SonarFormat,
-    _hex,
-)
+from .formats import anthropic, gemini, openai_responses, perplexity_agent, perplexity_sonar
+from .formats.base import BadRequest, Call, WireFormat, new_id
 from .ratelimit import PlatformLimiter
 
 log = logging.getLogger(__name__)
@@ -54,9 +47,6 @@ _MARKER = re.compile(
     r"\[\[sim:(?:(openai|gemini|claude|anthropic|google|perplexity):)?fault=([a-z0-9]+?)(?:x(\d+))?\]\]"
 )
 _ALIASES = {"anthropic": "claude", "google": "gemini"}
-
-Fmt = Any  # one of the format classes in .formats (duck-typed: same static method names)
-
 
 @dataclass(slots=True)
 class _Marker:
@@ -178,11 +168,12 @@ async def _dropped(request: web.Request, state: SimState, delay: float) -> web.S
     raise asyncio.CancelledError
 
 
-async def _serve(request: web.Request, fmt: Fmt, platform: str, path_model: str | None = None) -> web.StreamResponse:
+async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None = None) -> web.StreamResponse:
     state = request.app[STATE_KEY]
+    platform = fmt.platform
     counts = state.counts[platform]
     counts["requests"] += 1
-    rid = f"req_{_hex(12)}"
+    rid = f"req_{new_id(12)}"
     base_headers = {fmt.request_id_header: rid}
     ps = state.config.platform(platform)
 
@@ -221,7 +212,7 @@ async def _serve(request: web.Request, fmt: Fmt, platform: str, path_model: str 
         if fault is not None:
             counts[f"fault:{fault}"] += 1
             if fault not in _HOSTILE:
-                return await _inject(request, state, fmt, platform, call, fault, rid, base_headers)
+                return await _inject(request, state, fmt, call, fault, rid, base_headers)
         delay = state.latency(ps)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -276,13 +267,13 @@ _HOSTILE = {"nul": _with_nul, "hugeusage": _huge_usage}
 async def _inject(
     request: web.Request,
     state: SimState,
-    fmt: Fmt,
-    platform: str,
+    fmt: WireFormat,
     call: Call,
     fault: str,
     rid: str,
     headers: dict[str, str],
 ) -> web.StreamResponse:
+    platform = fmt.platform
     if fault == "429":
         quota = state.limiters[platform].quota()
         payload, extra = fmt.rate_limited(state.config.fault_retry_after_s, call.model, "injected", quota, rid)
@@ -311,9 +302,9 @@ async def _inject(
 # --------------------------------------------------------------------------- routes
 
 
-def _handler(fmt: Fmt) -> Any:
+def _handler(fmt: WireFormat) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        return await _serve(request, fmt, fmt.platform)
+        return await _serve(request, fmt)
 
     return handle
 
@@ -322,8 +313,8 @@ async def _gemini(request: web.Request) -> web.StreamResponse:
     model, _, action = request.match_info["model_action"].partition(":")
     if request.match_info["version"] not in ("v1", "v1beta", "v1alpha") or action != "generateContent":
         msg = f"Method not found: {request.path} (the simulator serves v1/v1beta models/*:generateContent)"
-        return _json(404, GeminiFormat.error(404, msg, ""))
-    return await _serve(request, GeminiFormat, "gemini", model)
+        return _json(404, gemini.FORMAT.error(404, msg, ""))
+    return await _serve(request, gemini.FORMAT, model)
 
 
 async def _health(request: web.Request) -> web.Response:
@@ -358,12 +349,12 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     """The simulator as an aiohttp app (``client_max_size`` fits 32k-char prompts many times over)."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[STATE_KEY] = SimState(config or SimulatorConfig())
-    app.router.add_post("/openai/v1/responses", _handler(OpenAIFormat))
-    app.router.add_post("/anthropic/v1/messages", _handler(AnthropicFormat))
+    app.router.add_post("/openai/v1/responses", _handler(openai_responses.FORMAT))
+    app.router.add_post("/anthropic/v1/messages", _handler(anthropic.FORMAT))
     app.router.add_post("/gemini/{version}/models/{model_action}", _gemini)
-    app.router.add_post("/perplexity/chat/completions", _handler(SonarFormat))
-    app.router.add_post("/perplexity/v1/agent", _handler(AgentFormat))
-    app.router.add_post("/perplexity/v1/responses", _handler(AgentFormat))
+    app.router.add_post("/perplexity/chat/completions", _handler(perplexity_sonar.FORMAT))
+    app.router.add_post("/perplexity/v1/agent", _handler(perplexity_agent.FORMAT))
+    app.router.add_post("/perplexity/v1/responses", _handler(perplexity_agent.FORMAT))
     app.router.add_get("/_sim/health", _health)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)
