@@ -24,9 +24,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from . import __version__, ops
-from .config import PLATFORMS, ConfigError, Secret, Settings, load_settings
-from .db import (
+from .. import __version__, ops
+from ..config import PLATFORMS, ConfigError, Secret, Settings, load_settings
+from ..db import (
     BadDatabaseUrl,
     Database,
     DatabaseError,
@@ -35,9 +35,9 @@ from .db import (
     SchemaOutdated,
     open_database,
 )
-from .db.migrate import available
-from .engine.runner import BatchLocked, Runner
-from .engine.service import (
+from ..db.migrate import available
+from ..engine.runner import BatchLocked, Runner
+from ..engine.service import (
     BatchFinished,
     NotFound,
     Prepared,
@@ -48,10 +48,10 @@ from .engine.service import (
     prepare_rerun,
     prepare_run,
 )
-from .logs import setup_logging
-from .prompts import InputError, check_text, parse_platforms, parse_uuid, read_import_file
-from .redact import scrub
-from .report import make_reporter, print_json, render_prompt_result
+from ..logs import setup_logging
+from ..prompts import InputError, check_text, parse_platforms, parse_uuid, read_import_file
+from ..redact import scrub
+from ..report import make_reporter, print_json, render_prompt_result
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 75, 130, 143
 
@@ -447,7 +447,7 @@ def demo(
 
     Never uses DATABASE_URL: runs on the embedded database, or on $PROMPT_ANALYZER_DEMO_DATABASE_URL if set.
     """
-    from .simulator import SimulatorConfig, SimulatorConfigError, start_simulator
+    from ..simulator import SimulatorConfig, SimulatorConfigError, start_simulator
 
     try:
         sim_config = SimulatorConfig.for_profile(profile)
