@@ -6,6 +6,8 @@ from typing import Any
 
 from prompt_analyzer.simulator import RunningSimulator
 
+PROMPT = "Which CRM suits a small café — and why?"
+
 KEYS = {"openai": "sk-test-0123456789abcdef", "claude": "sk-ant-test-0123456789", "gemini": "AIza-test",
         "perplexity": "pplx-test"}
 
