@@ -1,20 +1,27 @@
-"""Settings from TOML + environment, validated once at start.
+"""Settings from TOML + environment, validated once at start by pydantic.
 
-Every value has a built-in default; secrets come only from the environment (or systemd's
-``$CREDENTIALS_DIRECTORY``) and are wrapped in :class:`Secret` so no repr, log line or traceback
-shows them.  A bad value raises :class:`ConfigError` naming the key (and the line for TOML syntax).
+Each setting is declared once, in the dataclass that holds it: its type, its bounds and its default.
+Pydantic checks the file against those declarations (unknown keys refused, numbers finite, no
+coercion of a string or a boolean into a number) and its first error becomes a :class:`ConfigError`
+naming the key (and the line for TOML syntax). Every value has a built-in default; secrets come only
+from the environment (or systemd's ``$CREDENTIALS_DIRECTORY``) and are wrapped in :class:`Secret` so
+no repr, log line or traceback shows them. The classes stay dataclasses: ``dataclasses.replace``
+works on them and validates the new values too.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, fields, replace
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
+from pydantic.dataclasses import dataclass
 
 PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity")
 
@@ -69,63 +76,93 @@ BASE_URL_ENV: dict[str, str] = {
     "perplexity": "PERPLEXITY_BASE_URL",
 }
 
-_DEFAULT_MODELS = {
-    "openai": "gpt-4.1-mini",
-    "gemini": "gemini-2.5-flash-lite",
-    "claude": "claude-haiku-4-5",
-    "perplexity": "sonar-pro",
-}
 # Conservative tier-1-ish defaults: a run is bound by these, so users raise them to their tier.
-_DEFAULT_RPM = {"openai": 500, "gemini": 300, "claude": 50, "perplexity": 50}
-_DEFAULT_CONCURRENCY = {"openai": 50, "gemini": 50, "claude": 20, "perplexity": 20}
+_PLATFORM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "openai": {"model": "gpt-4.1-mini", "rpm": 500.0, "max_concurrency": 50},
+    "gemini": {"model": "gemini-2.5-flash-lite", "rpm": 300.0, "max_concurrency": 50},
+    "claude": {"model": "claude-haiku-4-5", "rpm": 50.0, "max_concurrency": 20},
+    "perplexity": {"model": "sonar-pro", "rpm": 50.0, "max_concurrency": 20},
+}
+
+# ---------------------------------------------------------------- value types (the policies)
+# Numbers and strings are strict: TOML's types are kept, "5" is not a number and true is not 1.
+# Floats accept integers; nan and inf are refused (TOML allows them; a nan rate never compares).
 
 
-@dataclass(frozen=True)
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _auto_is_none(value: Any) -> Any:
+    if value == "auto":
+        return None
+    if isinstance(value, str):
+        raise ValueError(f'must be "auto" or a positive integer, got {value!r}')
+    return value
+
+
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+PositiveFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]  # USD: a number or a string such as "0.40"
+Flag = Annotated[bool, Strict()]
+Text = Annotated[str, Strict()]
+Name = Annotated[str, Strict(), AfterValidator(_not_blank)]
+_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)  # arbitrary: Secret, by isinstance
+
+
+@dataclass(frozen=True, config=_CONFIG)
 class PlatformSettings:
-    name: str
-    enabled: bool = True
-    model: str = ""
-    rpm: float = 60.0
-    tpm: int | None = None
-    max_concurrency: int = 20
-    timeout_s: float = 120.0
-    max_attempts: int = 4
-    web_search: bool = True
-    input_price_per_mtok: Decimal | None = None  # None: take the packaged price table
-    output_price_per_mtok: Decimal | None = None
-    request_fee: Decimal | None = None
-    max_tokens: int = 2048  # claude requires it; others use it as an output cap where supported
-    api: str = "sonar"  # perplexity only: "sonar" | "agent"
-    search_context_size: str = "low"  # perplexity sonar only
-    api_key: Secret | None = None
-    base_url: str | None = None
+    name: Text
+    enabled: Flag = True
+    model: Name = ""
+    rpm: PositiveFloat = 60.0
+    tpm: PositiveInt | None = None
+    max_concurrency: PositiveInt = 20
+    timeout_s: PositiveFloat = 120.0
+    max_attempts: PositiveInt = 4
+    web_search: Flag = True
+    input_price_per_mtok: Price | None = None  # None: take the packaged price table
+    output_price_per_mtok: Price | None = None
+    request_fee: Price | None = None
+    max_tokens: PositiveInt = 2048  # claude requires it; others use it as an output cap where supported
+    api: Literal["sonar", "agent"] = "sonar"  # perplexity only
+    search_context_size: Literal["low", "medium", "high"] = "low"  # perplexity sonar only
+    api_key: Secret | None = None  # from the environment only
+    base_url: Text | None = None
 
     @property
     def configured(self) -> bool:
         return self.api_key is not None and bool(self.api_key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class RunSettings:
-    prompt_concurrency: int | None = None  # None = "auto"
-    page_size: int = 500
-    grace_period_s: float = 30.0
-    max_prompt_chars: int = 32_000
-    db_retry_s: float = 60.0
-    lease_s: float | None = None  # None: per platform: that platform's timeout_s + 60 s
-    breaker_threshold: int = 5
-    backoff_base_s: float = 1.0
-    backoff_max_s: float = 60.0
+    prompt_concurrency: Annotated[PositiveInt | None, BeforeValidator(_auto_is_none)] = None  # None = "auto"
+    page_size: PositiveInt = 500
+    grace_period_s: NonNegativeFloat = 30.0
+    max_prompt_chars: PositiveInt = 32_000
+    db_retry_s: NonNegativeFloat = 60.0
+    lease_s: PositiveFloat | None = None  # None: per platform: that platform's timeout_s + 60 s
+    breaker_threshold: PositiveInt = 5
+    backoff_base_s: PositiveFloat = 1.0
+    backoff_max_s: PositiveFloat = 60.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_CONFIG)
 class DatabaseSettings:
-    url: Secret | None = None  # None: the embedded server
-    pooler: str = "auto"  # "auto" | "transaction" | "session": transaction disables prepared statements
-    pool_max: int = 20
+    url: Secret | None = None  # None: the embedded server; from the environment only
+    pooler: Literal["auto", "transaction", "session"] = "auto"  # transaction disables prepared statements
+    pool_max: PositiveInt = 20
 
 
-@dataclass(frozen=True)
+def default_platform(name: str) -> PlatformSettings:
+    return PlatformSettings(name=name, **_PLATFORM_DEFAULTS[name])
+
+
+@dataclass(frozen=True, config=_CONFIG)
 class Settings:
     run: RunSettings = field(default_factory=RunSettings)
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
@@ -148,141 +185,119 @@ class Settings:
         return [s for s in out if len(s) >= 4]
 
 
-
-def default_platform(name: str) -> PlatformSettings:
-    return PlatformSettings(
-        name=name,
-        model=_DEFAULT_MODELS[name],
-        rpm=float(_DEFAULT_RPM[name]),
-        max_concurrency=_DEFAULT_CONCURRENCY[name],
-    )
+# ---------------------------------------------------------------- the file's shape
 
 
-# ---------------------------------------------------------------- validation helpers
+@dataclass(frozen=True, config=_CONFIG)
+class _Platforms:
+    openai: PlatformSettings = field(default_factory=partial(default_platform, "openai"))
+    gemini: PlatformSettings = field(default_factory=partial(default_platform, "gemini"))
+    claude: PlatformSettings = field(default_factory=partial(default_platform, "claude"))
+    perplexity: PlatformSettings = field(default_factory=partial(default_platform, "perplexity"))
 
-_PLATFORM_TYPES: dict[str, tuple[type, ...]] = {
-    "enabled": (bool,),
-    "model": (str,),
-    "rpm": (int, float),
-    "tpm": (int,),
-    "max_concurrency": (int,),
-    "timeout_s": (int, float),
-    "max_attempts": (int,),
-    "web_search": (bool,),
-    "input_price_per_mtok": (int, float, str),
-    "output_price_per_mtok": (int, float, str),
-    "request_fee": (int, float, str),
-    "max_tokens": (int,),
-    "api": (str,),
-    "search_context_size": (str,),
-    "base_url": (str,),
+
+@dataclass(frozen=True, config=_CONFIG)
+class _File:
+    run: RunSettings = field(default_factory=RunSettings)
+    platforms: _Platforms = field(default_factory=_Platforms)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+
+
+_FILE = TypeAdapter(_File)
+_SECTIONS: dict[str, type] = {"run": RunSettings, "platforms": PlatformSettings, "database": DatabaseSettings}
+_NOT_IN_FILE = frozenset({"name", "api_key", "url"})  # a platform's name is its table's; secrets: environment
+
+
+def _unknown(loc: tuple[str, ...]) -> str:
+    """Why the last key of ``loc`` is refused, with the keys allowed in its place."""
+    parent = loc[:-1]
+    if not parent:
+        return f"unknown section (known: {', '.join(f.name for f in fields(_File))})"
+    if parent == ("platforms",):
+        return f"unknown platform (known: {', '.join(PLATFORMS)})"
+    known = sorted(f.name for f in fields(_SECTIONS[parent[0]]) if f.name not in _NOT_IN_FILE)
+    return f"unknown key (known: {', '.join(known)})"
+
+
+# What a wrong type was expected to be, by pydantic's error type.
+_EXPECTED = {
+    "int_type": "int",
+    "float_type": "int or float",
+    "decimal_type": "int or float or str",
+    "string_type": "str",
+    "bool_type": "bool",
 }
-_RUN_TYPES: dict[str, tuple[type, ...]] = {
-    "prompt_concurrency": (int, str),
-    "page_size": (int,),
-    "grace_period_s": (int, float),
-    "max_prompt_chars": (int,),
-    "db_retry_s": (int, float),
-    "lease_s": (int, float),
-    "breaker_threshold": (int,),
-    "backoff_base_s": (int, float),
-    "backoff_max_s": (int, float),
-}
-_DB_TYPES: dict[str, tuple[type, ...]] = {"pooler": (str,), "pool_max": (int,)}
 
 
-def _check_type(key: str, value: Any, types: tuple[type, ...]) -> None:
-    if isinstance(value, bool) and bool not in types:
-        raise ConfigError(f"{key}: expected {types[0].__name__}, got a boolean")
-    if not isinstance(value, types):
-        names = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{key}: expected {names}, got {type(value).__name__} {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):  # TOML allows nan and inf
-        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+def _reason(error: Mapping[str, Any], loc: tuple[str, ...]) -> str:
+    """A pydantic error in the words of the messages users and tests know."""
+    kind, value, ctx = error["type"], error["input"], error.get("ctx") or {}
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        return _unknown(loc)
+    if kind in ("dataclass_type", "dict_type"):
+        return "must be a table"
+    if kind in _EXPECTED:
+        if isinstance(value, bool):
+            return f"expected {'str' if kind == 'string_type' else 'int'}, got a boolean"
+        return f"expected {_EXPECTED[kind]}, got {type(value).__name__} {value!r}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {value!r}"
+    if kind in ("greater_than", "greater_than_equal"):
+        op, bound = (">", ctx["gt"]) if kind == "greater_than" else (">=", ctx["ge"])
+        return f"must be {op} {bound:g}, got {value!r}"
+    if kind == "decimal_parsing":
+        return f"not a number: {value!r}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected'].replace(chr(39), '')}, got {value!r}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    return str(error["msg"])
 
 
-def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{key}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+def _config_error(e: ValidationError) -> ConfigError:
+    error = e.errors(include_url=False)[0]
+    loc = tuple(str(part) for part in error["loc"])
+    return ConfigError(f"{'.'.join(loc)}: {_reason(error, loc)}")
 
 
-def _decimal(key: str, value: Any) -> Decimal:
+def _prepare(raw: dict[str, Any]) -> dict[str, Any]:
+    """The file's content with each platform table over that platform's defaults.
+
+    Refuses what the file may not set: API keys and the database URL (secrets come from the
+    environment) and a platform's ``name`` (its table's name).
+    """
+    database = raw.get("database")
+    if isinstance(database, dict) and "url" in database:
+        raise ConfigError("database.url: the database URL holds a password; set DATABASE_URL instead")
+    tables = raw.get("platforms")
+    if not isinstance(tables, dict):
+        return raw
+    merged = dict(tables)
+    for name, section in tables.items():
+        if name not in PLATFORMS or not isinstance(section, dict):
+            continue  # refused by the validation, naming the key
+        for key in ("api_key", "key"):
+            if key in section:
+                raise ConfigError(
+                    f"platforms.{name}.{key}: API keys are not read from the config file; set {KEY_ENV[name][0]}"
+                )
+        if "name" in section:
+            raise ConfigError(f"platforms.{name}.name: {_unknown(('platforms', name, 'name'))}")
+        merged[name] = {**_PLATFORM_DEFAULTS[name], **section, "name": name}
+    return {**raw, "platforms": merged}
+
+
+def _read_toml(p: Path) -> dict[str, Any]:
     try:
-        d = Decimal(str(value))
-    except ArithmeticError:
-        raise ConfigError(f"{key}: not a number: {value!r}") from None
-    if not d.is_finite():
-        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    if d < 0:
-        raise ConfigError(f"{key}: must be a non-negative number, got {value!r}")
-    return d
-
-
-def _parse_platform(name: str, raw: Mapping[str, Any]) -> PlatformSettings:
-    base = default_platform(name)
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
-        full = f"platforms.{name}.{key}"
-        if key in ("api_key", "key"):
-            raise ConfigError(f"{full}: API keys are not read from the config file; set {KEY_ENV[name][0]}")
-        if key not in _PLATFORM_TYPES:
-            raise ConfigError(f"{full}: unknown key (known: {', '.join(sorted(_PLATFORM_TYPES))})")
-        _check_type(full, value, _PLATFORM_TYPES[key])
-        if key in ("input_price_per_mtok", "output_price_per_mtok", "request_fee"):
-            value = _decimal(full, value)
-        elif key in ("rpm", "timeout_s"):
-            _positive(full, value)
-            value = float(value)
-        elif key in ("tpm", "max_concurrency", "max_attempts", "max_tokens"):
-            _positive(full, value)
-        elif key == "api" and value not in ("sonar", "agent"):
-            raise ConfigError(f"{full}: must be \"sonar\" or \"agent\", got {value!r}")
-        elif key == "search_context_size" and value not in ("low", "medium", "high"):
-            raise ConfigError(f"{full}: must be low, medium or high, got {value!r}")
-        elif key == "model" and not value.strip():
-            raise ConfigError(f"{full}: must not be empty")
-        changes[key] = value
-    return replace(base, **changes)
-
-
-def _parse_run(raw: Mapping[str, Any]) -> RunSettings:
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
-        full = f"run.{key}"
-        if key not in _RUN_TYPES:
-            raise ConfigError(f"{full}: unknown key (known: {', '.join(sorted(_RUN_TYPES))})")
-        _check_type(full, value, _RUN_TYPES[key])
-        if key == "prompt_concurrency":
-            if isinstance(value, str):
-                if value != "auto":
-                    raise ConfigError(f'{full}: must be "auto" or a positive integer, got {value!r}')
-                value = None
-            else:
-                _positive(full, value)
-        elif key in ("grace_period_s", "db_retry_s"):
-            _positive(full, value, allow_zero=True)
-            value = float(value)
-        else:
-            _positive(full, value)
-        changes[key] = value
-    return replace(RunSettings(), **changes)
-
-
-def _parse_database(raw: Mapping[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for key, value in raw.items():
-        full = f"database.{key}"
-        if key == "url":
-            raise ConfigError(f"{full}: the database URL holds a password; set DATABASE_URL instead")
-        if key not in _DB_TYPES:
-            raise ConfigError(f"{full}: unknown key (known: {', '.join(sorted(_DB_TYPES))})")
-        _check_type(full, value, _DB_TYPES[key])
-        if key == "pooler" and value not in ("auto", "transaction", "session"):
-            raise ConfigError(f"{full}: must be auto, transaction or session, got {value!r}")
-        if key == "pool_max":
-            _positive(full, value)
-        changes[key] = value
-    return changes
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {p}: {e}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{p}: invalid TOML: {e}") from None
 
 
 def _read_credential(env: Mapping[str, str], name: str) -> str | None:
@@ -308,41 +323,20 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     """Read the TOML file (``path`` or ``$PROMPT_ANALYZER_CONFIG``) and the environment, validate once."""
     env = os.environ if env is None else env
     path = path or env.get("PROMPT_ANALYZER_CONFIG") or None
-    raw: dict[str, Any] = {}
-    if path:
-        p = Path(path).expanduser()
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"config file not found: {p}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read config file {p}: {e}") from None
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: invalid TOML: {e}") from None
-    for section in raw:
-        if section not in ("run", "platforms", "database"):
-            raise ConfigError(f"{section}: unknown section (known: run, platforms, database)")
-        if not isinstance(raw[section], dict):
-            raise ConfigError(f"{section}: must be a table")
-    run = _parse_run(raw.get("run", {}))
-    plat_raw = raw.get("platforms", {})
-    for name, section in plat_raw.items():
-        if name not in PLATFORMS:
-            raise ConfigError(f"platforms.{name}: unknown platform (known: {', '.join(PLATFORMS)})")
-        if not isinstance(section, dict):
-            raise ConfigError(f"platforms.{name}: must be a table")
+    raw = _read_toml(Path(path).expanduser()) if path else {}
+    try:
+        file = _FILE.validate_python(_prepare(raw))
+    except ValidationError as e:
+        raise _config_error(e) from None
     platforms: dict[str, PlatformSettings] = {}
     for name in PLATFORMS:
-        ps = _parse_platform(name, plat_raw.get(name, {}))
+        ps: PlatformSettings = getattr(file.platforms, name)
         key = _lookup(env, KEY_ENV[name])
         base_url = env.get(BASE_URL_ENV[name]) or ps.base_url
         platforms[name] = replace(ps, api_key=Secret(key) if key else None, base_url=base_url or None)
-    db_changes = _parse_database(raw.get("database", {}))
     url = (env.get("DATABASE_URL") or _read_credential(env, "DATABASE_URL") or "").strip()
-    database = replace(DatabaseSettings(), url=Secret(url) if url else None, **db_changes)
+    database = replace(file.database, url=Secret(url) if url else None)
     home = Path(env.get("PROMPT_ANALYZER_HOME") or "~/.local/share/prompt-analyzer").expanduser()
     return Settings(
-        run=run, platforms=platforms, database=database, home=home, source=str(path) if path else None
+        run=file.run, platforms=platforms, database=database, home=home, source=str(path) if path else None
     )

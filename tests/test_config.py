@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from prompt_analyzer.config import ConfigError, load_settings
+from prompt_analyzer.config import ConfigError, Secret, default_platform, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -102,3 +104,63 @@ def test_nan_and_inf_are_refused_naming_the_key(tmp_path: Path, text: str, needl
     """TOML allows nan and inf; no setting can use them (a nan rate or timeout never compares)."""
     with pytest.raises(ConfigError, match="^" + needle.replace(".", r"\.")):
         load_settings(write(tmp_path, text), env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[nope]\n", "nope: unknown section (known: run, platforms, database)"),
+        ("[platforms.bard]\n", "platforms.bard: unknown platform (known: openai, gemini, claude, perplexity)"),
+        ("[run]\npage_sise = 5\n", "run.page_sise: unknown key (known: backoff_base_s, "),
+        ("[database]\npoolmax = 5\n", "database.poolmax: unknown key (known: pool_max, pooler)"),
+        ("[platforms.openai]\nrpmm = 5\n", "platforms.openai.rpmm: unknown key (known: api, base_url, "),
+        ("[platforms.openai]\nname = \"x\"\n", "platforms.openai.name: unknown key"),
+        ("[platforms.openai.extra]\nx = 1\n", "platforms.openai.extra: unknown key"),
+        ("run = 5\n", "run: must be a table"),
+        ("[platforms]\nopenai = 5\n", "platforms.openai: must be a table"),
+        ("[run]\npage_size = \"5\"\n", "run.page_size: expected int, got str '5'"),
+        ("[platforms.openai]\nrpm = \"5\"\n", "platforms.openai.rpm: expected int or float, got str '5'"),
+        ("[platforms.openai]\nenabled = 1\n", "platforms.openai.enabled: expected bool, got int 1"),
+        ("[platforms.openai]\nmodel = \" \"\n", "platforms.openai.model: must not be empty"),
+        ("[platforms.openai]\nrequest_fee = \"abc\"\n", "platforms.openai.request_fee: not a number: 'abc'"),
+        ("[platforms.openai]\nrequest_fee = -1\n", "platforms.openai.request_fee: must be >= 0, got -1"),
+        ("[run]\ngrace_period_s = -1\n", "run.grace_period_s: must be >= 0, got -1"),
+        ("[run]\nprompt_concurrency = \"fast\"\n", 'run.prompt_concurrency: must be "auto" or a positive integer'),
+        ("[database]\npooler = \"x\"\n", "database.pooler: must be auto, transaction or session, got 'x'"),
+    ],
+)
+def test_every_refusal_names_the_key(tmp_path: Path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_settings(write(tmp_path, text), env={})
+    assert str(e.value).startswith(needle)
+
+
+def test_values_keep_their_types(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, """
+[run]
+prompt_concurrency = "auto"
+grace_period_s = 0
+lease_s = 180
+[platforms.openai]
+request_fee = "0.001"
+output_price_per_mtok = 3
+"""), env={})
+    assert s.run.prompt_concurrency is None and s.run.grace_period_s == 0.0 and s.run.lease_s == 180.0
+    o = s.platform("openai")
+    assert o.request_fee == Decimal("0.001") and o.output_price_per_mtok == Decimal(3)
+    assert s.platform("claude") == default_platform("claude")
+
+
+def test_replace_works_and_validates() -> None:
+    """Callers derive settings with dataclasses.replace (the demo); the new values are checked too."""
+    s = load_settings(env={"OPENAI_API_KEY": "sk-abcdef"})
+    p = dataclasses.replace(s.platform("gemini"), enabled=False, base_url="http://127.0.0.1:1/", rpm=600_000.0,
+                            api_key=Secret("sim-key"), api="sonar")
+    s2 = dataclasses.replace(s, platforms={**s.platforms, "gemini": p})
+    assert s2.platform("gemini").configured and s2.platform("gemini").rpm == 600_000.0
+    assert s2.platform("openai") is s.platform("openai") and s2.run is s.run
+    with pytest.raises(ValidationError):
+        dataclasses.replace(p, rpm=float("nan"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.rpm = 1.0  # type: ignore[misc]
+    assert "sk-abcdef" not in repr(s) and "sim-key" not in repr(s2)
