@@ -11,18 +11,17 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ..config import PlatformSettings
-from ._types import (
+from ..redact import scrub
+from .errors import (
     AuthError,
-    Citation,
     MalformedResponse,
     PermanentError,
     ProviderError,
-    ProviderResult,
     QuotaExhausted,
     RateLimited,
     TransientError,
-    scrub,
 )
+from .results import Citation, ProviderResult
 
 __all__ = [
     "AuthError",

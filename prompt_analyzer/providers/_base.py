@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..config import PlatformSettings
-from ._types import AuthError
+from .errors import AuthError
 
 
 class BaseProvider:

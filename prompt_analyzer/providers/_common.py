@@ -16,17 +16,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
 from ..config import PlatformSettings
-from ._types import (
+from ..redact import scrub
+from .errors import (
     AuthError,
     MalformedResponse,
     PermanentError,
     ProviderError,
-    ProviderResult,
     RateLimited,
     TransientError,
-    scrub,
 )
 from .pricing import compute_cost, price_for
+from .results import ProviderResult
 
 MAX_MESSAGE = 300
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from ._types import Citation
+from .results import Citation
 
 __all__ = ["CitationBuilder", "domain_of", "normalize_url"]
 

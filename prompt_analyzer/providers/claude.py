@@ -35,8 +35,9 @@ from ._common import (
     transport_error,
     unexpected,
 )
-from ._types import PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder
+from .errors import PermanentError, ProviderError
+from .results import ProviderResult
 
 PLATFORM = "claude"
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}

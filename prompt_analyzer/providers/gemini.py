@@ -38,8 +38,9 @@ from ._common import (
     transport_error,
     unexpected,
 )
-from ._types import MalformedResponse, PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder, domain_from_title, domain_of, normalize_url
+from .errors import MalformedResponse, PermanentError, ProviderError
+from .results import ProviderResult
 
 PLATFORM = "gemini"
 # Finish reasons that mean "the model would not answer": retrying the same prompt will not help.

@@ -34,8 +34,9 @@ from ._common import (
     transport_error,
     unexpected,
 )
-from ._types import PermanentError, ProviderError, ProviderResult
 from .citations import CitationBuilder
+from .errors import PermanentError, ProviderError
+from .results import ProviderResult
 
 PLATFORM = "openai"
 

@@ -39,8 +39,9 @@ from ._common import (
     transport_error,
     unexpected,
 )
-from ._types import PermanentError, ProviderResult
 from .citations import CitationBuilder
+from .errors import PermanentError
+from .results import ProviderResult
 
 PLATFORM = "perplexity"
 DEFAULT_BASE_URL = "https://api.perplexity.ai"

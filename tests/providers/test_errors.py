@@ -17,9 +17,9 @@ from prompt_analyzer.providers import (
     MalformedResponse,
     PermanentError,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
     TransientError,
-    make_provider,
 )
 from prompt_analyzer.providers import claude as claude_mod
 from prompt_analyzer.providers import gemini as gemini_mod
@@ -34,7 +34,7 @@ from prompt_analyzer.providers._common import (
     retry_from_message,
 )
 
-from .helpers import ALL_SECRETS, KEYS, load_payload, make_settings
+from .helpers import ALL_SECRETS, KEYS, load_payload
 
 NOW = datetime(2025, 4, 21, 19, 13, 46, tzinfo=UTC)
 
@@ -204,10 +204,16 @@ def test_gemini_errors() -> None:
     assert isinstance(gemini_mod.classify_api_error(httpx.ReadTimeout("t"), ()), TransientError)
 
 
-def test_make_provider_without_key_is_auth_error() -> None:
-    from dataclasses import replace
-
-    with pytest.raises(AuthError):
-        make_provider(replace(make_settings("openai"), api_key=None))
-    with pytest.raises(ValueError):
-        make_provider(make_settings("openai").__class__(name="bing"))
+def test_error_tree() -> None:
+    """The tree drawn in ``providers.errors``: what the engine retries and what stops a platform."""
+    assert issubclass(QuotaExhausted, RateLimited) and issubclass(RateLimited, ProviderError)
+    assert issubclass(AuthError, PermanentError) and issubclass(PermanentError, ProviderError)
+    assert issubclass(TransientError, ProviderError) and issubclass(MalformedResponse, ProviderError)
+    retryable = {cls: cls.retryable for cls in (ProviderError, RateLimited, QuotaExhausted, TransientError,
+                                               PermanentError, AuthError, MalformedResponse)}
+    assert retryable == {ProviderError: True, RateLimited: True, QuotaExhausted: False, TransientError: True,
+                         PermanentError: False, AuthError: False, MalformedResponse: True}
+    assert {c.error_class for c in retryable} == {
+        "provider_error", "rate_limited", "quota_exhausted", "transient", "permanent", "auth", "malformed"}
+    err = RateLimited("x", retry_after=2.5, request_id="r")
+    assert (err.message, err.status, err.retry_after, err.request_id, str(err)) == ("x", 429, 2.5, "r", "x")
