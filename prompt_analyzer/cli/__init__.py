@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from .. import __version__, ops
-from ..config import PLATFORMS, ConfigError, Secret, Settings, load_settings
+from ..config import PLATFORMS, ConfigError, Secret, Settings
 from ..db import (
     BadDatabaseUrl,
     Database,
@@ -36,7 +36,7 @@ from ..db import (
     open_database,
 )
 from ..db.migrate import available
-from ..engine.runner import BatchLocked, Runner
+from ..engine.runner import BatchLocked
 from ..engine.service import (
     BatchFinished,
     NotFound,
@@ -52,6 +52,7 @@ from ..logs import setup_logging
 from ..prompts import InputError, check_text, parse_platforms, parse_uuid, read_import_file
 from ..redact import scrub
 from ..report import make_reporter, print_json, render_prompt_result
+from ._context import Invocation, Phase, invocation
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_SIGINT, EXIT_SIGTERM = 0, 1, 2, 75, 130, 143
 
@@ -69,70 +70,52 @@ out = Console(highlight=False, soft_wrap=True)
 log = logging.getLogger("prompt_analyzer")
 
 
-class _State:
-    config: Path | None = None
-    debug = False
-    settings: Settings | None = None
-    runner: Runner | None = None  # the batch being run, which a signal asks to stop cleanly
-    # What a signal does (see _on_signal): "setup" no batch started, the command ends; "batch" the runner
-    # stops cleanly; "done" the batch ended, the signal is ignored until the process exits.
-    phase = "setup"
-    signal: str | None = None
-    report: dict[str, Any] | None = None  # the last batch report, for metrics and the webhook
-
-
-state = _State()
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    secrets = state.settings.secrets() if state.settings else []
-    err.print(f"error: {scrub(message, secrets)}", markup=False)
+def _fail(inv: Invocation, message: str, code: int) -> NoReturn:
+    err.print(f"error: {scrub(message, inv.secrets())}", markup=False)
     raise typer.Exit(code)
 
 
-def settings() -> Settings:
-    if state.settings is None:
-        state.settings = load_settings(state.config)
-    return state.settings
-
-
-def _on_signal(name: str, cancel: Callable[[], object]) -> None:
+def _on_signal(inv: Invocation, name: str, cancel: Callable[[], object]) -> None:
     """SIGINT / SIGTERM by phase: before a batch starts the command just ends (``cancel``); a running
     batch stops cleanly (a second signal cuts the grace period short); once the batch has ended the
     signal is ignored, so the summary prints and the exit code is the batch's."""
-    if state.phase == "batch":
-        if state.runner is not None:
-            state.runner.request_stop(name)
-    elif state.phase == "setup" and state.signal is None:
-        state.signal = name
+    if inv.phase is Phase.BATCH:
+        if inv.runner is not None:
+            inv.runner.request_stop(name)
+    elif inv.phase is Phase.SETUP and inv.signal is None:
+        inv.signal = name
         cancel()
 
 
-async def _with_signals(fn: Callable[[], Awaitable[int]]) -> int:
-    """Run a command's coroutine with SIGINT / SIGTERM handled by :func:`_on_signal`."""
+async def _with_signals(inv: Invocation, fn: Callable[[], Awaitable[int]]) -> int:
+    """Run a command's coroutine with SIGINT / SIGTERM handled by :func:`_on_signal` for ``inv``."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
+
+    def handler(name: str) -> None:  # the invocation is reached through this closure, not a global
+        _on_signal(inv, name, task.cancel)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _on_signal, sig.name, task.cancel)
+        loop.add_signal_handler(sig, handler, sig.name)
     try:
         return await fn()
     except asyncio.CancelledError:
-        if state.signal is None:
+        if inv.signal is None:
             raise
-        err.print(f"interrupted by {state.signal} before the batch started; nothing was called")
-        return EXIT_SIGINT if state.signal == "SIGINT" else EXIT_SIGTERM
+        err.print(f"interrupted by {inv.signal} before the batch started; nothing was called")
+        return EXIT_SIGINT if inv.signal == "SIGINT" else EXIT_SIGTERM
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-            if state.phase == "done":  # the metrics, pings and the exit still to come ignore them too
+            if inv.phase is Phase.DONE:  # the metrics, pings and the exit still to come ignore them too
                 signal.signal(sig, signal.SIG_IGN)
 
 
-def _execute(fn: Callable[[], Awaitable[int]]) -> int:
+def _execute(inv: Invocation, fn: Callable[[], Awaitable[int]]) -> int:
     """Run a command's coroutine and turn every expected failure into one line and an exit code."""
     try:
-        return asyncio.run(_with_signals(fn))
+        return asyncio.run(_with_signals(inv, fn))
     except typer.Exit:
         raise
     except (ConfigError, InputError, BadDatabaseUrl, SchemaOutdated, NotFound) as e:
@@ -143,19 +126,19 @@ def _execute(fn: Callable[[], Awaitable[int]]) -> int:
             if len(e.problems) > 50:
                 err.print(f"  ... and {len(e.problems) - 50} more", markup=False)
             raise typer.Exit(EXIT_USAGE) from None
-        _fail(str(e), EXIT_USAGE)
+        _fail(inv, str(e), EXIT_USAGE)
     except (DatabaseUnavailable, BatchLocked) as e:
-        _fail(str(e), EXIT_TEMPFAIL)
+        _fail(inv, str(e), EXIT_TEMPFAIL)
     except DatabaseError as e:
-        _fail(str(e), EXIT_TEMPFAIL)
+        _fail(inv, str(e), EXIT_TEMPFAIL)
     except KeyboardInterrupt:
         err.print("interrupted")
         raise typer.Exit(EXIT_SIGINT) from None
     except Exception as e:
-        if state.debug:
+        if inv.debug:
             raise
         log.debug("unexpected error", exc_info=True)
-        _fail(f"unexpected {type(e).__name__}: {e} (run with --debug for details)", EXIT_FAILED)
+        _fail(inv, f"unexpected {type(e).__name__}: {e} (run with --debug for details)", EXIT_FAILED)
 
 
 def _version(value: bool) -> None:
@@ -166,6 +149,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML config (default $PROMPT_ANALYZER_CONFIG)")]
     = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
@@ -174,22 +158,21 @@ def _global(
     log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object per line).")] = "text",
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
-    state.config = config
-    state.debug = debug
+    inv = ctx.obj = Invocation(config=config, debug=debug)
     if log_format not in ("text", "json"):
-        _fail(f"--log-format must be text or json, got {log_format!r}", EXIT_USAGE)
+        _fail(inv, f"--log-format must be text or json, got {log_format!r}", EXIT_USAGE)
     level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     if quiet:
         level = logging.ERROR
-    setup_logging(level=level, fmt=log_format, secrets=lambda: state.settings.secrets() if state.settings else [])
+    setup_logging(level=level, fmt=log_format, secrets=inv.secrets)
 
 
 def _say(text: str) -> None:
     err.print(text, markup=False)
 
 
-async def _open(auto_migrate: bool | None = None, s: Settings | None = None) -> Database:
-    return await open_database(s or settings(), auto_migrate=auto_migrate, say=_say)
+async def _open(inv: Invocation, auto_migrate: bool | None = None) -> Database:
+    return await open_database(inv.load_settings(), auto_migrate=auto_migrate, say=_say)
 
 
 # ---------------------------------------------------------------------------------- batches
@@ -198,10 +181,10 @@ PlatformOpt = Annotated[list[str] | None, typer.Option("--platform", "-p", help=
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end.")]
 
 
-async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
+async def _drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: bool) -> int:
     """Run a prepared batch with signals, live progress and the summary; returns the exit code."""
     runner = prep.runner
-    state.runner, state.phase = runner, "batch"
+    inv.batch_started(runner)
     for name in prep.skipped:
         log.warning("%s: not configured (no API key), skipped", name,
                     extra={"event": "platform_skipped", "platform": name, "batch": prep.batch["id"]})
@@ -234,13 +217,13 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
             reporter.start(prep.batch, runner.progress, resumed=not prep.created)
         reporter.tick(runner.progress)
     finally:
-        state.runner, state.phase = None, "done"  # from here on a signal is ignored
+        inv.batch_ended()
         if ticker:
             ticker.cancel()
         reporter.stop()
         await runner.aclose()
     report = await batch_report(db, outcome.batch, outcome)
-    state.report = report
+    inv.report = report
     if json_mode:
         print_json(report)
     else:
@@ -252,6 +235,7 @@ async def _drive(db: Database, prep: Prepared, *, json_mode: bool) -> int:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     project: Annotated[list[str] | None, typer.Option("--project", help="Only this project (repeatable).")] = None,
     platform: PlatformOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N prompts.")] = None,
@@ -263,6 +247,7 @@ def run(
     notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary here.")] = None,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
+    inv = invocation(ctx)
     projects = [parse_uuid(p, "--project") for p in project or []]
     platforms = parse_platforms(platform or []) or []
     batch_key = key or default_key()
@@ -277,8 +262,8 @@ def run(
             await hooks.join_start()
 
     async def run_batch() -> int:
-        s = settings()
-        db = await _open()
+        s = inv.load_settings()
+        db = await _open(inv)
         try:
             try:
                 prep = await prepare_run(
@@ -290,22 +275,22 @@ def run(
                 msg = (f"batch {b['idempotency_key']} already finished ({b['status']}, "
                        f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
                        f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
-                state.report = await batch_report(db, b)
-                state.phase = "done"
+                inv.report = await batch_report(db, b)
+                inv.phase = Phase.DONE
                 if json_mode:
-                    print_json(state.report)
+                    print_json(inv.report)
                 _say(msg)
                 return EXIT_OK if b["status"] == "completed" else EXIT_FAILED
-            return await _drive(db, prep, json_mode=json_mode)
+            return await _drive(inv, db, prep, json_mode=json_mode)
         finally:
             await db.close()
 
     started = time.monotonic()
     try:
-        code = _execute(go)
+        code = _execute(inv, go)
     except typer.Exit as e:
         code = e.exit_code
-    asyncio.run(hooks.finish(code, time.monotonic() - started))
+    asyncio.run(hooks.finish(code, time.monotonic() - started, inv.report))
     raise typer.Exit(code)
 
 
@@ -330,8 +315,7 @@ class _Hooks:
                 if problem:
                     log.warning("%s", problem)
 
-    async def finish(self, code: int, duration_s: float) -> None:
-        report = state.report
+    async def finish(self, code: int, duration_s: float, report: dict[str, Any] | None) -> None:
         text = ops.render_metrics(
             report or {}, now=time.time(), duration_s=duration_s,
             previous=ops.read_previous(self.metrics_file) if self.metrics_file else None, exit_code=code,
@@ -359,20 +343,22 @@ def _finish(code: int) -> None:
 
 @app.command("prompt")
 def prompt_cmd(
+    ctx: typer.Context,
     prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")],
     platform: PlatformOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Run one prompt now and show each platform's answer."""
+    inv = invocation(ctx)
     pid = parse_uuid(prompt_id, "prompt id")
     platforms = parse_platforms(platform or []) or []
 
     async def go() -> int:
-        s = settings()
-        db = await _open()
+        s = inv.load_settings()
+        db = await _open(inv)
         try:
             prep = await prepare_prompt(db, s, pid, platforms)
-            code = await _drive(db, prep, json_mode=json_mode)
+            code = await _drive(inv, db, prep, json_mode=json_mode)
             job = await db.store.job_for_prompt(prep.batch["id"], pid)
             if job is not None and not json_mode:
                 render_prompt_result(out, await db.store.responses_for_job(job["id"]))
@@ -380,46 +366,50 @@ def prompt_cmd(
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 @app.command()
 def rerun(
+    ctx: typer.Context,
     batch_id: Annotated[str | None, typer.Argument(help="Batch id or key (default: --last).")] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent batch.")] = False,
     platform: PlatformOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Call again only the failed or unfinished (prompt, platform) pairs of a batch."""
+    inv = invocation(ctx)
     if batch_id and last:
-        _fail("give a batch id or --last, not both", EXIT_USAGE)
+        _fail(inv, "give a batch id or --last, not both", EXIT_USAGE)
     platforms = parse_platforms(platform or []) or []
 
     async def go() -> int:
-        s = settings()
-        db = await _open()
+        s = inv.load_settings()
+        db = await _open(inv)
         try:
             batch = await find_batch(db, batch_id)
             prep = await prepare_rerun(db, s, batch, platforms)
-            return await _drive(db, prep, json_mode=json_mode)
+            return await _drive(inv, db, prep, json_mode=json_mode)
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 @app.command()
 def status(
+    ctx: typer.Context,
     batch_id: Annotated[str | None, typer.Argument(help="Batch id or key (default: --last).")] = None,
     last: Annotated[bool, typer.Option("--last", help="The most recent batch.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """A batch's figures by platform."""
+    inv = invocation(ctx)
     if batch_id and last:
-        _fail("give a batch id or --last, not both", EXIT_USAGE)
+        _fail(inv, "give a batch id or --last, not both", EXIT_USAGE)
 
     async def go() -> int:
-        db = await _open()
+        db = await _open(inv)
         try:
             batch = await find_batch(db, batch_id)
             report = await batch_report(db, batch)
@@ -431,7 +421,7 @@ def status(
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 DEMO_DATABASE_ENV = "PROMPT_ANALYZER_DEMO_DATABASE_URL"
@@ -439,6 +429,7 @@ DEMO_DATABASE_ENV = "PROMPT_ANALYZER_DEMO_DATABASE_URL"
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     prompts: Annotated[int, typer.Option("--prompts", min=1, help="Sample prompts to seed if none exist.")] = 12,
     profile: Annotated[str, typer.Option("--profile", help="Simulator profile: realistic or fast.")] = "realistic",
     json_mode: JsonOpt = False,
@@ -449,15 +440,16 @@ def demo(
     """
     from ..simulator import SimulatorConfig, SimulatorConfigError, start_simulator
 
+    inv = invocation(ctx)
     try:
         sim_config = SimulatorConfig.for_profile(profile)
     except SimulatorConfigError as e:
-        _fail(f"--profile: {e}", EXIT_USAGE)
+        _fail(inv, f"--profile: {e}", EXIT_USAGE)
 
     demo_url = (os.environ.get(DEMO_DATABASE_ENV) or "").strip()
 
     async def go() -> int:
-        s = settings()
+        s = inv.load_settings()
         if demo_url:
             database = replace(s.database, url=Secret(demo_url))
         else:
@@ -476,9 +468,9 @@ def demo(
                     rpm=rpm or 600_000.0, api="sonar" if name == "perplexity" else plats[name].api,
                 )
             demo_settings = replace(s, platforms=plats)
-            state.settings = demo_settings
+            inv.settings = demo_settings
             _say(f"simulator: {sim.url} (profile {profile}; answers are simulated)")
-            db = await _open(s=demo_settings)
+            db = await _open(inv)
             try:
                 if await db.store.count_active_prompts() == 0:
                     seeded = await db.store.import_prompts(_sample_prompts(prompts))
@@ -487,13 +479,13 @@ def demo(
                 prep = await prepare_run(
                     db, demo_settings, key=f"demo:{stamp}", trigger="demo", extra_metadata={"simulated": True}
                 )
-                return await _drive(db, prep, json_mode=json_mode)
+                return await _drive(inv, db, prep, json_mode=json_mode)
             finally:
                 await db.close()
         finally:
             await sim.stop()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 DEMO_PROJECT = "00000000-0000-4000-8000-00000000d3e0"
@@ -525,11 +517,12 @@ def _sample_prompts(n: int) -> list[NewPrompt]:
 # ---------------------------------------------------------------------------------- db
 
 @db_app.command("migrate")
-def db_migrate() -> None:
+def db_migrate(ctx: typer.Context) -> None:
     """Apply migrations; a no-op when up to date."""
+    inv = invocation(ctx)
 
     async def go() -> int:
-        db = await open_database(settings(), auto_migrate=True, say=_say)
+        db = await _open(inv, auto_migrate=True)
         try:
             for m in db.applied:
                 out.print(f"applied {m.version:04d}_{m.name}", markup=False)
@@ -539,24 +532,26 @@ def db_migrate() -> None:
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 # ---------------------------------------------------------------------------------- prompts
 
 @prompts_app.command("add")
 def prompts_add(
+    ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="The prompt text.")],
     project: Annotated[str, typer.Option("--project", help="Project UUID.")],
     platform: PlatformOpt = None,
 ) -> None:
     """Track a new prompt."""
-    s = _settings_or_exit()
+    inv = invocation(ctx)
+    s = _settings_or_exit(inv)
     new = NewPrompt(parse_uuid(project, "--project"), check_text(text, s.run.max_prompt_chars),
                     platforms=parse_platforms(platform or []))
 
     async def go() -> int:
-        db = await _open()
+        db = await _open(inv)
         try:
             row = await db.store.add_prompt(new)
             out.print(str(row["id"]))
@@ -564,17 +559,20 @@ def prompts_add(
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 @prompts_app.command("import")
-def prompts_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")]) -> None:
+def prompts_import(
+    ctx: typer.Context, file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file.")]
+) -> None:
     """Import prompts: CSV `project_id,prompt_text[,is_active][,platforms]` or JSON Lines; all or nothing."""
-    s = _settings_or_exit()
+    inv = invocation(ctx)
+    s = _settings_or_exit(inv)
 
     async def go() -> int:
         parsed = read_import_file(file, s.run.max_prompt_chars)
-        db = await _open()
+        db = await _open(inv)
         try:
             n = await db.store.import_prompts(parsed.prompts)
             out.print(f"imported {n} prompts from {file.name}", markup=False)
@@ -582,21 +580,23 @@ def prompts_import(file: Annotated[Path, typer.Argument(help="CSV or JSON Lines 
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 @prompts_app.command("list")
 def prompts_list(
+    ctx: typer.Context,
     project: Annotated[str | None, typer.Option("--project", help="Only this project.")] = None,
     inactive: Annotated[bool, typer.Option("--inactive", help="Include inactive prompts.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """List tracked prompts (paged from the database; any number of prompts)."""
+    inv = invocation(ctx)
     projects = [parse_uuid(project, "--project")] if project else []
 
     async def go() -> int:
-        s = settings()
-        db = await _open()
+        s = inv.load_settings()
+        db = await _open(inv)
         try:
             async for r in db.store.iter_prompts(
                 project_ids=projects, include_inactive=inactive, page_size=s.run.page_size
@@ -613,16 +613,19 @@ def prompts_list(
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
 @prompts_app.command("deactivate")
-def prompts_deactivate(prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")]) -> None:
+def prompts_deactivate(
+    ctx: typer.Context, prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")]
+) -> None:
     """Stop tracking a prompt (its history stays)."""
+    inv = invocation(ctx)
     pid = parse_uuid(prompt_id, "prompt id")
 
     async def go() -> int:
-        db = await _open()
+        db = await _open(inv)
         try:
             if not await db.store.deactivate_prompt(pid):
                 raise NotFound(f"no prompt {pid}")
@@ -631,14 +634,14 @@ def prompts_deactivate(prompt_id: Annotated[str, typer.Argument(help="The prompt
         finally:
             await db.close()
 
-    _finish(_execute(go))
+    _finish(_execute(inv, go))
 
 
-def _settings_or_exit() -> Settings:
+def _settings_or_exit(inv: Invocation) -> Settings:
     try:
-        return settings()
+        return inv.load_settings()
     except ConfigError as e:
-        _fail(str(e), EXIT_USAGE)
+        _fail(inv, str(e), EXIT_USAGE)
 
 
 def main() -> None:

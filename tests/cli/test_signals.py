@@ -60,25 +60,22 @@ class FakeRunner:
 
 
 def test_signal_handler_by_phase() -> None:
-    saved = (cli.state.phase, cli.state.runner, cli.state.signal)
+    inv = cli.Invocation()  # the handler reaches the runner through the invocation it was given
     cancels: list[int] = []
-    try:
-        runner = FakeRunner()
-        cli.state.phase, cli.state.runner, cli.state.signal = "batch", runner, None
-        cli._on_signal("SIGTERM", lambda: cancels.append(1))
-        cli._on_signal("SIGINT", lambda: cancels.append(1))
-        assert runner.stops == ["SIGTERM", "SIGINT"] and not cancels  # a second signal reaches the runner too
+    runner = FakeRunner()
+    inv.batch_started(runner)
+    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    cli._on_signal(inv, "SIGINT", lambda: cancels.append(1))
+    assert runner.stops == ["SIGTERM", "SIGINT"] and not cancels  # a second signal reaches the runner too
 
-        cli.state.phase, cli.state.runner = "done", None
-        cli._on_signal("SIGTERM", lambda: cancels.append(1))
-        assert not cancels and cli.state.signal is None  # after the batch: ignored
+    inv.batch_ended()
+    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    assert not cancels and inv.signal is None and runner.stops == ["SIGTERM", "SIGINT"]  # after the batch: ignored
 
-        cli.state.phase = "setup"
-        cli._on_signal("SIGTERM", lambda: cancels.append(1))
-        cli._on_signal("SIGINT", lambda: cancels.append(1))
-        assert cancels == [1] and cli.state.signal == "SIGTERM"  # before the batch: the command ends, once
-    finally:
-        cli.state.phase, cli.state.runner, cli.state.signal = saved
+    inv = cli.Invocation()
+    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    cli._on_signal(inv, "SIGINT", lambda: cancels.append(1))
+    assert cancels == [1] and inv.signal == "SIGTERM"  # before the batch: the command ends, once
 
 
 async def test_signals_after_the_batch_finished_are_ignored(env: Env) -> None:
