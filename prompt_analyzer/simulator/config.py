@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-SIM_PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity")
+# The project's four platforms, then "openai-chat": any OpenAI-compatible Chat Completions endpoint.
+SIM_PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity", "openai-chat")
 
 # Fault kinds a request can be given (by marker or by fault_rate).
 FAULT_KINDS: tuple[str, ...] = (
@@ -23,9 +24,9 @@ FAULT_KINDS: tuple[str, ...] = (
 PROFILES: tuple[str, ...] = ("realistic", "fast")
 
 # Mean latencies (s) seen on small prompts with web search; sigma keeps a realistic long tail.
-_REALISTIC_LATENCY = {"openai": 1.5, "gemini": 1.5, "claude": 2.5, "perplexity": 3.0}
+_REALISTIC_LATENCY = {"openai": 1.5, "gemini": 1.5, "claude": 2.5, "perplexity": 3.0, "openai-chat": 1.2}
 # Tier-1-ish quotas, the same order as the project's defaults, so a demo run paces like production.
-_REALISTIC_RPM = {"openai": 500.0, "gemini": 300.0, "claude": 50.0, "perplexity": 50.0}
+_REALISTIC_RPM = {"openai": 500.0, "gemini": 300.0, "claude": 50.0, "perplexity": 50.0, "openai-chat": 500.0}
 
 
 class SimulatorConfigError(ValueError):

@@ -1,4 +1,5 @@
-"""The aiohttp app that plays OpenAI, Anthropic, Gemini and Perplexity, plus its control endpoints.
+"""The aiohttp app that plays OpenAI, Anthropic, Gemini, Perplexity and OpenAI-compatible Chat Completions
+endpoints, plus its control endpoints.
 
 Per request the work is O(1) apart from building the answer: a dict lookup for the limiter, a couple
 of counters, one optional regex for ``[[sim:...]]`` markers, so thousands of concurrent connections
@@ -27,7 +28,7 @@ from aiohttp import web
 
 from .config import FAULT_KINDS, SIM_PLATFORMS, PlatformSim, SimulatorConfig, SimulatorConfigError
 from .content import estimate_tokens, make_answer, prompt_hash
-from .formats import anthropic, gemini, openai_responses, perplexity_agent, perplexity_sonar
+from .formats import anthropic, gemini, openai_chat, openai_responses, perplexity_agent, perplexity_sonar
 from .formats.base import BadRequest, Call, WireFormat, new_id
 from .ratelimit import PlatformLimiter
 
@@ -41,12 +42,15 @@ BASE_PATHS: dict[str, str] = {
     "claude": "/anthropic",
     "gemini": "/gemini/",
     "perplexity": "/perplexity",
+    "openai-chat": "/openai-chat/v1",
 }
 
-_MARKER = re.compile(
-    r"\[\[sim:(?:(openai|gemini|claude|anthropic|google|perplexity):)?fault=([a-z0-9]+?)(?:x(\d+))?\]\]"
-)
 _ALIASES = {"anthropic": "claude", "google": "gemini"}
+_MARKER = re.compile(
+    r"\[\[sim:(?:(" + "|".join(re.escape(p) for p in (*SIM_PLATFORMS, *_ALIASES)) + r"):)?"
+    r"fault=([a-z0-9]+?)(?:x(\d+))?\]\]"
+)
+
 
 @dataclass(slots=True)
 class _Marker:
@@ -355,6 +359,7 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_post("/perplexity/chat/completions", _handler(perplexity_sonar.FORMAT))
     app.router.add_post("/perplexity/v1/agent", _handler(perplexity_agent.FORMAT))
     app.router.add_post("/perplexity/v1/responses", _handler(perplexity_agent.FORMAT))
+    app.router.add_post("/openai-chat/v1/chat/completions", _handler(openai_chat.FORMAT))
     app.router.add_get("/_sim/health", _health)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)

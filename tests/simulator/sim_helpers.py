@@ -9,7 +9,7 @@ from prompt_analyzer.simulator import RunningSimulator
 PROMPT = "Which CRM suits a small café — and why?"
 
 KEYS = {"openai": "sk-test-0123456789abcdef", "claude": "sk-ant-test-0123456789", "gemini": "AIza-test",
-        "perplexity": "pplx-test"}
+        "perplexity": "pplx-test", "openai-chat": "xai-test-0123456789"}
 
 
 def raw_request(sim: RunningSimulator, api: str, prompt: str, *, search: bool = True,
@@ -34,6 +34,12 @@ def raw_request(sim: RunningSimulator, api: str, prompt: str, *, search: bool = 
             body["tools"] = [{"googleSearch": {}}]
         url = sim.base_urls["gemini"] + "v1beta/models/gemini-2.5-flash-lite:generateContent"
         return url, ({"x-goog-api-key": k} if k else {}), body
+    if api == "openai-chat":
+        k = KEYS["openai-chat"] if key == "default" else key
+        body = {"model": "grok-4-fast", "messages": [{"role": "user", "content": prompt}]}
+        if search:
+            body["web_search_options"] = {}
+        return sim.base_urls["openai-chat"] + "/chat/completions", ({"Authorization": f"Bearer {k}"} if k else {}), body
     k = KEYS["perplexity"] if key == "default" else key
     headers = {"Authorization": f"Bearer {k}"} if k else {}
     if api == "sonar":
@@ -45,5 +51,6 @@ def raw_request(sim: RunningSimulator, api: str, prompt: str, *, search: bool = 
     return sim.base_urls["perplexity"] + "/v1/agent", headers, body
 
 
-PLATFORM_OF = {"openai": "openai", "claude": "claude", "gemini": "gemini", "sonar": "perplexity", "agent": "perplexity"}
+PLATFORM_OF = {"openai": "openai", "claude": "claude", "gemini": "gemini", "sonar": "perplexity", "agent": "perplexity",
+               "openai-chat": "openai-chat"}
 APIS = tuple(PLATFORM_OF)

@@ -17,6 +17,9 @@ import httpx
 import pytest
 
 from prompt_analyzer.simulator import (
+    BASE_PATHS,
+    PROFILES,
+    SIM_PLATFORMS,
     PlatformSim,
     RunningSimulator,
     SimulatorConfig,
@@ -72,6 +75,7 @@ def test_config_round_trip_and_validation() -> None:
         invalid_keys=("k",), valid_keys=("v",)
     )
     assert config.platform("openai").rpm == 500 and config.platform("perplexity").latency_mean_s == 3.0
+    assert config.platform("openai-chat") == PlatformSim(rpm=500.0, latency_mean_s=1.2, latency_sigma=0.5)
     assert SimulatorConfig.from_dict(config.to_dict()) == config
     assert SimulatorConfig() == SimulatorConfig.for_profile("realistic")
     assert SimulatorConfig.for_profile("fast").platform("gemini") == PlatformSim()
@@ -80,6 +84,15 @@ def test_config_round_trip_and_validation() -> None:
                 {"profile": "slow"}, {"platforms": {"openai": {"fault_rate": 2}}}):
         with pytest.raises(SimulatorConfigError):
             SimulatorConfig.from_dict(bad)
+
+
+def test_every_platform_everywhere(sim: RunningSimulator) -> None:
+    """Each simulated platform has a base URL, a section in every profile, counters and a limiter."""
+    assert set(BASE_PATHS) == set(SIM_PLATFORMS) == set(sim.base_urls)
+    assert sim.base_urls["openai-chat"] == sim.url + "/openai-chat/v1"
+    for profile in PROFILES:
+        assert set(SimulatorConfig.for_profile(profile).platforms) == set(SIM_PLATFORMS)
+    assert set(sim.state.limiters) == set(sim.state.counts) == set(sim.state.answered) == set(SIM_PLATFORMS)
 
 
 def test_lognormal_latency_mean() -> None:
@@ -143,7 +156,7 @@ def test_cli_subprocess(tmp_path: Path) -> None:
     port_file = tmp_path / "port"
     proc = subprocess.Popen(
         [sys.executable, "-m", "prompt_analyzer.simulator", "--profile", "fast", "--port", "0",
-         "--port-file", str(port_file), "--rpm", "openai=120"],
+         "--port-file", str(port_file), "--rpm", "openai=120", "--rpm", "openai-chat=30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -156,7 +169,11 @@ def test_cli_subprocess(tmp_path: Path) -> None:
         r = httpx.post(url + "/perplexity/chat/completions", headers={"Authorization": "Bearer pplx-x"},
                        json={"model": "sonar", "messages": [{"role": "user", "content": "hi"}]}, timeout=5)
         assert r.status_code == 200 and r.json()["citations"]
-        assert httpx.get(url + "/_sim/config").json()["platforms"]["openai"]["rpm"] == 120
+        config = httpx.get(url + "/_sim/config").json()["platforms"]
+        assert config["openai"]["rpm"] == 120 and config["openai-chat"]["rpm"] == 30
+        r = httpx.post(url + "/openai-chat/v1/chat/completions", headers={"Authorization": "Bearer sk-x"},
+                       json={"model": "deepseek-chat", "messages": [{"role": "user", "content": "hi"}]}, timeout=5)
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0
     finally:

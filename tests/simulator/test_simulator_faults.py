@@ -41,6 +41,9 @@ async def test_marker_fault_every_api(sim: RunningSimulator, http: httpx.AsyncCl
             assert j["stop_reason"] == "refusal" and j["content"] == []
         elif api == "gemini":
             assert "candidates" not in j and j["promptFeedback"]["blockReason"]
+        elif api == "openai-chat":
+            choice = j["choices"][0]
+            assert choice["finish_reason"] == "content_filter" and choice["message"]["content"] is None
         else:
             assert j["choices"] == []
     stats = await sim.stats()

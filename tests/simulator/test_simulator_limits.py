@@ -13,7 +13,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from prompt_analyzer.simulator import RunningSimulator, SimulatorConfig
+from prompt_analyzer.simulator import SIM_PLATFORMS, RunningSimulator, SimulatorConfig
 from prompt_analyzer.simulator.ratelimit import TokenBucket
 
 from .sim_helpers import APIS, KEYS, PLATFORM_OF, raw_request
@@ -23,7 +23,7 @@ RPM = 240.0  # 4 per second: bucket of 4, refill every 250 ms
 
 def _limited(sim: RunningSimulator, **fields: Any) -> None:
     config = SimulatorConfig.for_profile("fast")
-    for p in ("openai", "gemini", "claude", "perplexity"):
+    for p in SIM_PLATFORMS:
         config = config.with_platform(p, **fields)
     sim.set_config(config)
 
@@ -56,7 +56,7 @@ async def test_burst_gets_429_with_retry_hint(sim: RunningSimulator, http: httpx
         assert re.fullmatch(r"\d+(\.\d+)?s", delay) and 0 < float(delay[:-1]) <= 0.25
     else:
         assert int(r.headers["retry-after"]) == 1
-    if api == "openai":
+    if api in ("openai", "openai-chat"):
         assert 0 < int(r.headers["retry-after-ms"]) <= 250
         assert r.json()["error"]["code"] == "rate_limit_exceeded"
         assert r.headers["x-ratelimit-limit-requests"] == "240"
