@@ -143,13 +143,12 @@ def summarize_profile(path: Path, top: int = 25) -> dict[str, Any]:
             pkg = parts[0]
         by_pkg[pkg] += v
     named = {}
-    for want in ("_db (prompt_analyzer/engine/runner.py", "claim (prompt_analyzer/db/store.py",
+    for want in ("__call__ (prompt_analyzer/engine/dbcalls.py", "claim (prompt_analyzer/db/store.py",
                  "record_success (prompt_analyzer/db/store.py",
                  "record_successes (prompt_analyzer/db/store.py", "_run (prompt_analyzer/engine/writer.py",
                  "pending_pairs (prompt_analyzer/db/store.py",
-                 "_record_success (prompt_analyzer/engine/runner.py", "ask (prompt_analyzer/providers/",
-                 "_json (prompt_analyzer/db/store.py", "acquire (prompt_analyzer/engine/pacing.py",
-                 "__anext__ (tenacity", "iter (tenacity"):
+                 "_record (prompt_analyzer/engine/pair.py", "ask (prompt_analyzer/providers/",
+                 "_json (prompt_analyzer/db/store.py", "acquire (prompt_analyzer/engine/pacing.py"):
         named[want.replace(" (", " in ")] = round(sum(v for k, v in incl.items() if k.startswith(want)), 3)
 
     def pct(d: dict[str, float]) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -85,6 +86,22 @@ async def store(db_url: str) -> AsyncIterator[Store]:
     s = Store(pool)
     yield s
     await s.close()
+
+
+@pytest.fixture
+def server_home() -> Iterator[Path]:
+    """A home for an embedded server outside pytest's temporary root.
+
+    Run as root, the server runs as its own system user, which must traverse the path to its data
+    directory; pytest resets its root (/tmp/pytest-of-<user>) to mode 0700 whenever a pytest session
+    starts, so a server kept there becomes unreachable as soon as another session begins.
+    """
+    home = Path(tempfile.mkdtemp(prefix="pa-test-pg-"))
+    home.chmod(0o711)
+    try:
+        yield home / "pg"
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 from tests.harness import env, sim  # noqa: E402,F401  (shared fixtures for CLI tests)

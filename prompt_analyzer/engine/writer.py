@@ -47,7 +47,7 @@ class Grouped(Generic[T, R]):
                 except Exception as e:  # every waiter learns of the failure and decides (spool) itself
                     for _, fut in group:
                         if not fut.done():
-                            fut.set_exception(e)
+                            _fail(fut, e)
                     continue
                 for (_, fut), result in zip(group, results, strict=True):
                     if not fut.done():
@@ -56,11 +56,11 @@ class Grouped(Generic[T, R]):
             # Closing: no waiter may be left waiting for a call that will never be made.
             for _, fut in group:
                 if not fut.done():
-                    fut.set_exception(Cancelled("the group call was cancelled"))
+                    _fail(fut, Cancelled("the group call was cancelled"))
             while not self._queue.empty():
                 _, fut = self._queue.get_nowait()
                 if not fut.done():
-                    fut.set_exception(Cancelled("closed before the call was made"))
+                    _fail(fut, Cancelled("closed before the call was made"))
             raise
 
     async def aclose(self) -> None:
@@ -68,6 +68,13 @@ class Grouped(Generic[T, R]):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+def _fail(fut: asyncio.Future[R], exc: Exception) -> None:
+    """Hand ``exc`` to the waiter.  Its waiter may be gone (cancelled at the end of a grace period):
+    mark the exception retrieved so asyncio does not log it as lost; a waiter still present gets it."""
+    fut.set_exception(exc)
+    fut.exception()
 
 
 class Cancelled(Exception):

@@ -13,8 +13,8 @@ import pytest
 from prompt_analyzer.db.embedded import DB_USER, EmbeddedPostgres
 
 
-def test_start_share_and_stop(tmp_path: Path) -> None:
-    private = tmp_path / "private"
+def test_start_share_and_stop(server_home: Path) -> None:
+    private = server_home.parent / "private"
     private.mkdir(mode=0o700)
     os.chmod(private, 0o700)
     home = private / "home"

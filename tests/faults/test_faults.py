@@ -108,9 +108,9 @@ async def test_permanent_errors_are_not_retried(env: Env) -> None:
     assert (row["status"], row["attempts"], row["error_class"]) == ("error", 1, "permanent")
 
 
-async def test_database_outage_mid_run(env: Env, tmp_path: Path) -> None:
+async def test_database_outage_mid_run(env: Env, server_home: Path) -> None:
     """PostgreSQL (a server this test owns) stops mid-run and comes back: the run rides it out."""
-    server = EmbeddedPostgres(tmp_path / "pg")
+    server = EmbeddedPostgres(server_home)
     url = server.start()
     try:
         env.db_url = url
@@ -155,9 +155,9 @@ async def test_database_outage_mid_run(env: Env, tmp_path: Path) -> None:
         server.stop()
 
 
-async def test_database_down_past_retry_spools_answers(env: Env, tmp_path: Path) -> None:
+async def test_database_down_past_retry_spools_answers(env: Env, server_home: Path) -> None:
     """The database stays down: answers already received go to the spool, exit 75, the next run replays them."""
-    server = EmbeddedPostgres(tmp_path / "pg")
+    server = EmbeddedPostgres(server_home)
     url = server.start()
     try:
         env.db_url = url

@@ -41,9 +41,9 @@ class OwnServer:
 
 
 @pytest.fixture
-async def own_db(env: Env, tmp_path: Path) -> AsyncIterator[OwnServer]:
+async def own_db(env: Env, server_home: Path) -> AsyncIterator[OwnServer]:
     """A PostgreSQL server this test may stop and start; `env` points at it."""
-    server = EmbeddedPostgres(tmp_path / "pg")
+    server = EmbeddedPostgres(server_home)
     url = server.start()
     pool = await open_pool(resolve_target(url), max_size=4)
     async with pool.connection() as conn:

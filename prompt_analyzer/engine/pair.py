@@ -1,0 +1,174 @@
+"""One (job, platform) pair through its steps: claim, reserve and pace, call, record.
+
+    claim ──► reserve tokens, wait for the pacer's slot ──► last-moment check ──► call
+      ▲                                                        │ (stop, breaker:    │
+      │ retry: counted again, after the policy's wait          │  uncount, end)     ▼
+      └──────────────────────── retryable error ◄──────────────┴──────────── answer or error ──► record
+
+The claim (the ``ai_responses`` row set ``processing`` with a lease) comes before pacing, so database
+latency never sits between the pacer's evenly spaced slots and the requests.  Every call is counted in
+``attempts`` before it is made; a call that does not leave after all is uncounted.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from ..backoff import Backoff
+from ..config import RunSettings
+from ..db import DatabaseUnavailable, PairWork
+from ..providers import ProviderError, ProviderResult, QuotaExhausted, RateLimited
+from ..redact import scrub
+from .lane import Lane
+from .progress import PlatformProgress
+from .record import Recorder, Spooled
+from .retry import quota_exhausted, retry_after, should_retry, wait_seconds
+from .stopping import Stop
+
+log = logging.getLogger("prompt_analyzer.engine")
+
+
+class _NotSent(Exception):
+    """The run or the platform stopped while this call waited for its slot: it never left."""
+
+
+class PairCall:
+    def __init__(
+        self, lane: Lane, pair: PairWork, *, recorder: Recorder, stop: Stop, run: RunSettings,
+        progress: PlatformProgress, lease_s: float,
+    ) -> None:
+        self.lane = lane
+        self.pair = pair
+        self.rec = recorder
+        self.stop = stop
+        self.run_settings = run
+        self.pp = progress
+        self.lease_s = lease_s
+        self.response_id: uuid.UUID | None = None
+        self.attempts = 0  # calls made by this run
+        self.errors: list[str] = []
+
+    async def run(self) -> None:
+        """Take the pair as far as it goes.  Raises only :class:`DatabaseUnavailable` (answers received
+        are in the spool) and :class:`asyncio.CancelledError`."""
+        backoff = Backoff(self.run_settings.backoff_base_s, self.run_settings.backoff_max_s,
+                          attempts=self.lane.settings.max_attempts)
+        while True:
+            if self.stop.requested or self.lane.breaker.open:
+                return  # a claimed pair ends `interrupted` at the finish (or as the breaker says)
+            if not await self._claim():
+                return  # succeeded meanwhile, or held by a live claim elsewhere
+            try:
+                result = await self._call()
+            except _NotSent:
+                return
+            except ProviderError as e:
+                if not should_retry(e):
+                    await self._fail(e)
+                    return
+                if self.stop.requested:
+                    return  # stopped between attempts: ends `interrupted`, resumable
+                delay = backoff.next(hint=retry_after(e))
+                if delay is None:
+                    await self._fail(e)
+                    return
+                self.pp.retries += 1
+                await self.stop.sleep(delay)  # a stop ends the wait at once
+                continue
+            except Exception as e:  # a bug or an SDK surprise must not stop the batch
+                if isinstance(e, DatabaseUnavailable):
+                    raise
+                log.exception("unexpected error calling %s", self.lane.name)
+                err = ProviderError(f"internal error: {type(e).__name__}: {e}")
+                err.error_class = "internal"
+                await self._fail(err)
+                return
+            await self._record(result)
+            return
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    async def _claim(self) -> bool:
+        if self.response_id is None:
+            self.response_id = await self.rec.claim(self.pair, self.lease_s)
+            return self.response_id is not None
+        await self.rec.count_attempt(self.response_id, self.lease_s)
+        return True
+
+    async def _call(self) -> ProviderResult:
+        lane, pp = self.lane, self.pp
+        assert self.response_id is not None
+        estimate = lane.estimate_tokens(self.pair.prompt_text)
+        if lane.budget is not None:
+            await lane.budget.reserve(estimate, self.stop.sleep)
+        await lane.pacer.acquire(self.stop.sleep)
+        # The last moment before the request: a stop, an auth error or a quota gone while this call
+        # waited for its slot means it must not leave.
+        if self.stop.requested or lane.breaker.open:
+            await self.rec.unclaim(self.response_id)
+            raise _NotSent
+        self.attempts += 1
+        pp.calls += 1
+        pp.in_flight += 1
+        try:
+            result = await lane.provider.ask(self.pair.prompt_text)
+        except RateLimited as e:
+            pp.rate_limited += 1
+            self.errors.append(f"{e.error_class}: {e.message}")
+            if quota_exhausted(e):
+                self._quota_gone(e)
+                raise QuotaExhausted(e.message, retry_after=e.retry_after, status=e.status,
+                                     request_id=e.request_id) from None
+            # Rate limiting slows the whole platform (as hinted, or backing off); it never fails it.
+            lane.pacer.pause(wait_seconds(e, self.attempts, base=self.run_settings.backoff_base_s,
+                                          cap=self.run_settings.backoff_max_s))
+            raise
+        except ProviderError as e:
+            self.errors.append(f"{e.error_class}: {e.message}")
+            raise
+        finally:
+            pp.in_flight -= 1
+        if lane.budget is not None and result.total_tokens is not None:
+            lane.budget.correct(estimate, result.total_tokens)
+        return result
+
+    async def _record(self, result: ProviderResult) -> None:
+        assert self.response_id is not None
+        rec = self.rec.success_record(self.pair, self.response_id, result, self.attempts, self.errors)
+        try:
+            refused = await self.rec.success(rec)
+        except Spooled as e:
+            self._count_success(result)
+            raise e.cause from None
+        if refused is not None:
+            log.warning("%s: %s", self.lane.name, refused.message,
+                        extra={"event": "unwritable", "platform": self.lane.name, "prompt_id": self.pair.prompt_id})
+            await self._fail(refused)
+            return
+        self._count_success(result)
+
+    def _count_success(self, result: ProviderResult) -> None:
+        self.pp.success += 1
+        self.pp.tokens += result.total_tokens or 0
+        self.pp.cost += result.cost or 0
+        self.lane.observed_output(result.output_tokens)
+        self.lane.breaker.success()
+
+    async def _fail(self, exc: ProviderError) -> None:
+        assert self.response_id is not None
+        await self.rec.failure(self.pair, self.response_id, exc, self.attempts, self.errors)
+        self.pp.error += 1
+        lane = self.lane
+        if lane.breaker.failure(exc):
+            log.warning("%s: circuit open, no more calls this run: %s", lane.name,
+                        scrub(lane.breaker.reason or "", self.rec.secrets),
+                        extra={"event": "circuit_open", "platform": lane.name, "prompt_id": self.pair.prompt_id,
+                               "error_class": exc.error_class})
+
+    def _quota_gone(self, exc: RateLimited) -> None:
+        lane = self.lane
+        reason = f"quota exhausted: the provider asks to wait {exc.retry_after or 0.0:,.0f} s"
+        if lane.breaker.trip(reason, "quota_exhausted"):
+            log.warning("%s: %s; no more calls this run, its pairs are left for `analyze rerun`", lane.name,
+                        reason, extra={"event": "quota_exhausted", "platform": lane.name})
