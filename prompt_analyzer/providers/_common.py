@@ -1,4 +1,4 @@
-"""Shared pieces of the provider clients: error classification, retry hints, safe JSON access, cost.
+"""Shared pieces of the provider clients: error classification, safe JSON access, cost.
 
 Kept in one place so every platform words, scrubs and classifies errors the same way.
 """
@@ -6,13 +6,9 @@ Kept in one place so every platform words, scrubs and classifies errors the same
 from __future__ import annotations
 
 import json
-import math
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 
 from ..config import PlatformSettings
@@ -117,98 +113,6 @@ def error_text(body: Any, fallback: str = "") -> str:
 def build_message(platform: str, status: int | None, detail: str, secrets: Iterable[str]) -> str:
     head = f"{platform}: HTTP {status}" if status is not None else f"{platform}"
     return scrub(one_line(f"{head}: {detail}" if detail else head), secrets)
-
-
-# ------------------------------------------------------------------ retry hints
-
-
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    if not headers:
-        return None
-    try:
-        v = headers.get(name)
-    except Exception:  # foreign header objects must not sink classification
-        return None
-    return v if isinstance(v, str) and v.strip() else None
-
-
-def parse_retry_after(headers: Mapping[str, str] | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait: ``retry-after-ms``, then ``retry-after`` (seconds or an HTTP date)."""
-    ms = _header(headers, "retry-after-ms")
-    if ms is not None:
-        try:
-            v = float(ms)
-            if math.isfinite(v) and v >= 0:
-                return v / 1000.0
-        except ValueError:
-            pass
-    ra = _header(headers, "retry-after")
-    if ra is None:
-        return None
-    try:
-        v = float(ra)
-        return v if math.isfinite(v) and v >= 0 else None
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(ra)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-_PROTO_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)s\s*$")
-
-
-def parse_proto_duration(value: Any) -> float | None:
-    """Google's JSON Duration (``"26s"``, ``"1.5s"``) in seconds."""
-    if not isinstance(value, str):
-        return None
-    m = _PROTO_DURATION.match(value)
-    return float(m.group(1)) if m else None
-
-
-def gemini_retry_delay(body: Any) -> float | None:
-    """``error.details[] RetryInfo.retryDelay`` from a Gemini error body (or the SDK's ``details``)."""
-    err = as_dict(body).get("error", body)
-    for d in as_list(as_dict(err).get("details")):
-        d = as_dict(d)
-        if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
-            v = parse_proto_duration(pick(d, "retryDelay", "retry_delay"))
-            if v is not None:
-                return v
-    return None
-
-
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-
-
-def parse_go_duration(value: str | None) -> float | None:
-    """OpenAI's ``x-ratelimit-reset-*`` values: ``12ms``, ``6m0s``, ``1.5s``."""
-    if not value or not isinstance(value, str):
-        return None
-    s = value.strip()
-    parts = _GO_DURATION.findall(s)
-    if not parts or "".join(n + u for n, u in parts) != s:
-        return None
-    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
-_TRY_AGAIN = re.compile(r"(?:try again|retry) in (\d+(?:\.\d+)?)\s*(ms|s|seconds?)\b", re.IGNORECASE)
-
-
-def retry_from_message(message: str | None) -> float | None:
-    """``Please try again in 6ms`` / ``Please retry in 26.5s``: last resort when headers say nothing."""
-    if not message:
-        return None
-    m = _TRY_AGAIN.search(message)
-    if not m:
-        return None
-    v = float(m.group(1))
-    return v / 1000.0 if m.group(2).lower() == "ms" else v
 
 
 # ------------------------------------------------------------------ classification

@@ -30,14 +30,13 @@ from ._common import (
     finish_usage,
     guarded_parse,
     malformed,
-    parse_retry_after,
-    retry_from_message,
     transport_error,
     unexpected,
 )
 from .citations import CitationBuilder
 from .errors import PermanentError, ProviderError
 from .results import ProviderResult
+from .retry_hints import parse_retry_after, retry_from_message
 
 PLATFORM = "claude"
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
@@ -143,39 +142,40 @@ def _parse(
     return finish_usage(result, settings, have_usage=isinstance(usage, dict), searches=searches)
 
 
-def _rfc3339(value: str | None) -> datetime | None:
+def _rfc3339(value: str | None) -> float | None:
+    """An RFC 3339 instant (``anthropic-ratelimit-*-reset``) in epoch seconds."""
     if not value:
         return None
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
-def rate_limit_wait(headers: Mapping[str, str] | None, message: str, *, now: datetime | None = None) -> float | None:
+def rate_limit_wait(headers: Mapping[str, str] | None, message: str, *, now: float | None = None) -> float | None:
     """retry-after(-ms); else the latest reset of an exhausted ``anthropic-ratelimit-*``; else the text.
 
     Resets are RFC 3339 instants, measured from the response's ``date`` header when present so a
-    skewed local clock does not stretch the wait.
+    skewed local clock does not stretch the wait.  ``now`` is in epoch seconds.
     """
-    wait = parse_retry_after(headers, now=now)
+    wait = parse_retry_after(headers, now)
     if wait is not None or not headers:
         return wait if wait is not None else retry_from_message(message)
     ref = now
     date = headers.get("date")
     if ref is None and date:
         try:
-            ref = parsedate_to_datetime(date)
+            ref = parsedate_to_datetime(date).timestamp()
         except (TypeError, ValueError, IndexError):
             ref = None
-    ref = ref or datetime.now(UTC)
+    ref = time.time() if ref is None else ref
     waits: list[float] = []
     for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
         if headers.get(f"anthropic-ratelimit-{kind}-remaining") == "0":
             reset = _rfc3339(headers.get(f"anthropic-ratelimit-{kind}-reset"))
             if reset is not None:
-                waits.append(max(0.0, (reset - ref).total_seconds()))
+                waits.append(max(0.0, reset - ref))
     return max(waits) if waits else retry_from_message(message)
 
 

@@ -29,18 +29,16 @@ from ._common import (
     decode_json,
     elapsed_ms,
     finish_usage,
-    gemini_retry_delay,
     guarded_parse,
     malformed,
-    parse_retry_after,
     pick,
-    retry_from_message,
     transport_error,
     unexpected,
 )
 from .citations import CitationBuilder, domain_from_title, domain_of, normalize_url
 from .errors import MalformedResponse, PermanentError, ProviderError
 from .results import ProviderResult
+from .retry_hints import parse_proto_duration, parse_retry_after, retry_from_message
 
 PLATFORM = "gemini"
 # Finish reasons that mean "the model would not answer": retrying the same prompt will not help.
@@ -162,6 +160,18 @@ def _add_chunk(cites: CitationBuilder, chunk: Any, *, cited: bool, at: int | Non
     cites.add(uri, title, cited=cited, at=at, domain=domain)
 
 
+def retry_delay(body: Any) -> float | None:
+    """``error.details[] RetryInfo.retryDelay`` from a Gemini error body (or the SDK's ``details``)."""
+    err = as_dict(body).get("error", body)
+    for d in as_list(as_dict(err).get("details")):
+        d = as_dict(d)
+        if str(d.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            v = parse_proto_duration(pick(d, "retryDelay", "retry_delay"))
+            if v is not None:
+                return v
+    return None
+
+
 def _is_key_error(details: Any) -> bool:
     """Gemini answers a bad key with 400 INVALID_ARGUMENT + ErrorInfo reason API_KEY_INVALID."""
     err = as_dict(as_dict(details).get("error", details))
@@ -185,7 +195,7 @@ def classify_api_error(exc: Exception, secrets: Sequence[str]) -> ProviderError:
             headers = resp.headers
         wait = None
         if code == 429:
-            wait = gemini_retry_delay(exc.details)
+            wait = retry_delay(exc.details)
             if wait is None:
                 wait = parse_retry_after(headers)
             if wait is None:

@@ -28,15 +28,13 @@ from ._common import (
     finish_usage,
     guarded_parse,
     malformed,
-    parse_go_duration,
-    parse_retry_after,
-    retry_from_message,
     transport_error,
     unexpected,
 )
 from .citations import CitationBuilder
 from .errors import PermanentError, ProviderError
 from .results import ProviderResult
+from .retry_hints import parse_go_duration, parse_retry_after, retry_from_message
 
 PLATFORM = "openai"
 

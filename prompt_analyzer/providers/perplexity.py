@@ -34,14 +34,13 @@ from ._common import (
     finish_usage,
     guarded_parse,
     malformed,
-    parse_retry_after,
-    retry_from_message,
     transport_error,
     unexpected,
 )
 from .citations import CitationBuilder
 from .errors import PermanentError
 from .results import ProviderResult
+from .retry_hints import parse_retry_after, retry_from_message
 
 PLATFORM = "perplexity"
 DEFAULT_BASE_URL = "https://api.perplexity.ai"

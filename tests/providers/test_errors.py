@@ -1,8 +1,7 @@
-"""Retry hints, error classification and secret scrubbing (SDK exceptions built by hand, no network)."""
+"""Error classification and secret scrubbing (SDK exceptions built by hand, no network)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import anthropic
@@ -24,75 +23,9 @@ from prompt_analyzer.providers import (
 from prompt_analyzer.providers import claude as claude_mod
 from prompt_analyzer.providers import gemini as gemini_mod
 from prompt_analyzer.providers import openai_ as openai_mod
-from prompt_analyzer.providers._common import (
-    classify_status,
-    gemini_retry_delay,
-    one_line,
-    parse_go_duration,
-    parse_proto_duration,
-    parse_retry_after,
-    retry_from_message,
-)
+from prompt_analyzer.providers._common import classify_status, one_line
 
 from .helpers import ALL_SECRETS, KEYS, load_payload
-
-NOW = datetime(2025, 4, 21, 19, 13, 46, tzinfo=UTC)
-
-
-# ---------------------------------------------------------------- retry hints
-
-
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ({"retry-after-ms": "1500"}, 1.5),
-        ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),  # -ms wins
-        ({"retry-after-ms": "junk", "retry-after": "9"}, 9.0),
-        ({"retry-after": "20"}, 20.0),
-        ({"retry-after": "0.5"}, 0.5),
-        ({"retry-after": "Mon, 21 Apr 2025 19:14:16 GMT"}, 30.0),  # HTTP date, 30 s after NOW
-        ({"retry-after": "Mon, 21 Apr 2025 19:00:00 GMT"}, 0.0),  # in the past: no wait
-        ({"retry-after": "-3"}, None),
-        ({"retry-after": "soon"}, None),
-        ({}, None),
-        (None, None),
-    ],
-)
-def test_parse_retry_after(headers: dict[str, str] | None, expected: float | None) -> None:
-    got = parse_retry_after(headers, now=NOW)
-    assert got == (pytest.approx(expected) if expected is not None else None)
-
-
-def test_parse_retry_after_case_insensitive_headers() -> None:
-    assert parse_retry_after(httpx.Headers({"Retry-After-Ms": "100"})) == pytest.approx(0.1)
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [("26s", 26.0), ("1.5s", 1.5), ("0.250s", 0.25), ("45.8s", 45.8), ("26", None), ("s", None), (26, None)],
-)
-def test_parse_proto_duration(value: object, expected: float | None) -> None:
-    assert parse_proto_duration(value) == expected
-
-
-def test_gemini_retry_delay_from_real_body() -> None:
-    body = load_payload("gemini-429.json")["body"]
-    assert gemini_retry_delay(body) == 26.0
-    assert gemini_retry_delay(body["error"]) == 26.0  # also from the inner error object
-    assert gemini_retry_delay({"error": {"details": [{"@type": "x.QuotaFailure"}]}}) is None
-    assert gemini_retry_delay("garbage") is None
-
-
-@pytest.mark.parametrize(("value", "expected"), [("12ms", 0.012), ("6m0s", 360.0), ("1.5s", 1.5),
-                                                 ("1h2m", 3720.0), ("", None), ("6x", None), (None, None)])
-def test_parse_go_duration(value: str | None, expected: float | None) -> None:
-    assert parse_go_duration(value) == (pytest.approx(expected) if expected is not None else None)
-
-
-def test_retry_from_message() -> None:
-    assert retry_from_message("Please try again in 6ms. Contact us") == pytest.approx(0.006)
-    assert retry_from_message("Please retry in 26.5s.") == 26.5
-    assert retry_from_message("try again later") is None
 
 
 def test_claude_ratelimit_reset_headers() -> None:
