@@ -13,7 +13,6 @@ import base64
 import json
 import math
 import os
-import re
 import tempfile
 import uuid
 from collections.abc import Mapping
@@ -22,6 +21,10 @@ from typing import Any, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.parser import text_string_to_metric_families
 
 from . import __version__
 
@@ -32,73 +35,52 @@ FINISHED_STATUSES = ("completed", "completed_with_errors")
 # A dead endpoint may delay the run by at most this much per call of ping/notify/push_metrics.
 TOTAL_BUDGET_S = 30.0
 _USER_AGENT = f"prompt-analyzer/{__version__}"
-_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 # ------------------------------------------------------------------------------------------ metrics
 
-_SAMPLE_RE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)\s+(\S+)(?:\s+-?\d+)?\s*$")
+
+_Family = GaugeMetricFamily | CounterMetricFamily
 
 
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class _Families:
+    """The families of one metrics text, as a collector for a :class:`CollectorRegistry`."""
+
+    def __init__(self) -> None:
+        self.families: list[_Family] = []
+
+    def family(self, name: str, kind: Literal["gauge", "counter"], help_text: str, *labels: str) -> _Family:
+        make = GaugeMetricFamily if kind == "gauge" else CounterMetricFamily
+        fam = make(PREFIX + name, help_text, labels=labels)
+        self.families.append(fam)
+        return fam
+
+    def collect(self) -> list[Metric]:
+        return [f for f in self.families if f.samples]  # a family without samples is left out
 
 
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _fmt_value(value: float | int) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    v = float(value)
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
-
-
-class _Family:
-    """One metric family: HELP, TYPE and its samples, written together as the format requires."""
-
-    def __init__(self, name: str, kind: str, help_text: str) -> None:
-        self.name = PREFIX + name
-        self.kind = kind
-        self.help = help_text
-        self.samples: list[tuple[dict[str, str], float | int]] = []
-
-    def add(self, value: Any, **labels: str) -> None:
-        if value is None:
-            return
-        self.samples.append((labels, value if isinstance(value, int | float) else float(value)))
-
-    def render(self) -> str:
-        lines = [f"# HELP {self.name} {_escape_help(self.help)}", f"# TYPE {self.name} {self.kind}"]
-        for labels, value in self.samples:
-            lab = ",".join(f'{k}="{_escape_label(str(v))}"' for k, v in labels.items())
-            lines.append(f"{self.name}{{{lab}}} {_fmt_value(value)}" if lab else f"{self.name} {_fmt_value(value)}")
-        return "\n".join(lines) + "\n"
+def _add(family: _Family, value: Any, *labels: str) -> None:
+    """One sample; ``None`` (a figure the report does not have) adds none."""
+    if value is not None:
+        family.add_metric(list(labels), float(value))
 
 
 def previous_value(previous: str | None, name: str) -> float | None:
     """The value of the unlabelled sample ``name`` in an earlier metrics text, or None.
 
-    Tolerant on purpose: a missing, empty or garbled file simply has no value to carry over.
+    Tolerant on purpose: a missing, empty or garbled file simply has no value to carry over. Each
+    line is read on its own by prometheus_client's parser, so a damaged line elsewhere does not hide
+    the value.
     """
-    if not previous:
-        return None
-    for line in previous.splitlines():
-        m = _SAMPLE_RE.match(line.strip())
-        if m and m.group(1) == name:
-            try:
-                v = float(m.group(2))
-            except ValueError:
-                return None
-            return v if math.isfinite(v) else None
+    for line in (previous or "").splitlines():
+        if not line.startswith(name):
+            continue
+        try:
+            families = list(text_string_to_metric_families(line + "\n"))
+        except ValueError:
+            continue
+        for sample in (s for f in families for s in f.samples):
+            if sample.name == name and not sample.labels:
+                return sample.value if math.isfinite(sample.value) else None
     return None
 
 
@@ -110,7 +92,7 @@ def render_metrics(
     previous: str | None = None,
     exit_code: int | None = None,
 ) -> str:
-    """The run's figures in Prometheus text format (node_exporter textfile collector, Pushgateway).
+    """The run's figures in Prometheus text format 0.0.4 (node_exporter textfile collector, Pushgateway).
 
     ``report`` is the ``--json`` summary; an empty mapping is accepted for a run that failed before a
     batch existed (exit 2/75), so its timestamp and exit code are still exported. The success
@@ -119,67 +101,73 @@ def render_metrics(
     (a resumed batch counts earlier runs too); 429s and retries are this process's.
     """
     status = report.get("status")
-    fams: list[_Family] = []
+    out = _Families()
+    fam = out.family
 
-    def fam(name: str, kind: str, help_text: str) -> _Family:
-        f = _Family(name, kind, help_text)
-        fams.append(f)
-        return f
-
-    fam("last_run_timestamp_seconds", "gauge", "When the last run ended (Unix time).").add(now)
+    _add(fam("last_run_timestamp_seconds", "gauge", "When the last run ended (Unix time)."), now)
     if duration_s is None:
         duration_s = report.get("duration_s")
-    fam("last_run_duration_seconds", "gauge", "Wall time of the last run.").add(duration_s)
-    fam("exit_code", "gauge", "Exit code of the last run (0 ok, 1 failed calls, 2 usage, 75 temporary, "
-        "130/143 interrupted).").add(exit_code)
+    _add(fam("last_run_duration_seconds", "gauge", "Wall time of the last run."), duration_s)
+    _add(fam("exit_code", "gauge", "Exit code of the last run (0 ok, 1 failed calls, 2 usage, 75 temporary, "
+             "130/143 interrupted)."), exit_code)
 
-    success = fam("last_success_timestamp_seconds", "gauge",
-                  "When a run last ended with status completed (every call succeeded).")
-    success.add(now if status == "completed" else previous_value(previous, success.name))
-    finished = fam("last_finished_timestamp_seconds", "gauge",
-                   "When a run last ended with status completed or completed_with_errors (no call left to make).")
-    finished.add(now if status in FINISHED_STATUSES else previous_value(previous, finished.name))
+    for name, help_text, statuses in (
+        ("last_success_timestamp_seconds", "When a run last ended with status completed (every call succeeded).",
+         ("completed",)),
+        ("last_finished_timestamp_seconds",
+         "When a run last ended with status completed or completed_with_errors (no call left to make).",
+         FINISHED_STATUSES),
+    ):
+        _add(fam(name, "gauge", help_text), now if status in statuses else previous_value(previous, PREFIX + name))
 
     if status is not None:
-        bs = fam("batch_status", "gauge", "Status of the last run's batch: 1 for the current status, 0 for the others.")
+        bs = fam("batch_status", "gauge", "Status of the last run's batch: 1 for the current status, 0 for the others.",
+                 "status")
         for s in STATUSES:
-            bs.add(1 if s == status else 0, status=s)
+            _add(bs, 1 if s == status else 0, s)
         if status not in STATUSES:
-            bs.add(1, status=str(status))
+            _add(bs, 1, str(status))
 
-    jobs = fam("jobs", "gauge", "Prompts (jobs) of the last batch by state.")
+    jobs = fam("jobs", "gauge", "Prompts (jobs) of the last batch by state.", "state")
     for state, key in (("total", "total_jobs"), ("completed", "completed_jobs"), ("failed", "failed_jobs")):
-        jobs.add(report.get(key), state=state)
+        _add(jobs, report.get(key), state)
 
     platforms: Mapping[str, Any] = report.get("platforms") or {}
-    calls = fam("calls_total", "counter", "Calls of the last batch by platform and final status.")
-    unfinished = fam("calls_unfinished", "gauge", "Calls of the last batch not yet ended (pending or processing).")
-    tokens = fam("tokens_total", "counter", "Tokens billed for the last batch's successful calls.")
-    cost = fam("cost_usd_total", "counter", "Cost in USD of the last batch's successful calls.")
-    requests = fam("requests_total", "counter", "Provider requests made during the last run, retries included.")
-    limited = fam("rate_limited_total", "counter", "HTTP 429 answers received during the last run.")
-    retries = fam("retries_total", "counter", "Retried calls during the last run.")
-    circuit = fam("circuit_open", "gauge", "1 when the last run stopped calling a platform after consecutive failures.")
-    p50 = fam("latency_p50_seconds", "gauge", "Median latency of the last batch's successful calls.")
-    p95 = fam("latency_p95_seconds", "gauge", "95th percentile latency of the last batch's successful calls.")
+    calls = fam("calls_total", "counter", "Calls of the last batch by platform and final status.", "platform", "status")
+    unfinished = fam("calls_unfinished", "gauge", "Calls of the last batch not yet ended (pending or processing).",
+                     "platform")
+    tokens = fam("tokens_total", "counter", "Tokens billed for the last batch's successful calls.", "platform")
+    cost = fam("cost_usd_total", "counter", "Cost in USD of the last batch's successful calls.", "platform")
+    requests = fam("requests_total", "counter", "Provider requests made during the last run, retries included.",
+                   "platform")
+    limited = fam("rate_limited_total", "counter", "HTTP 429 answers received during the last run.", "platform")
+    retries = fam("retries_total", "counter", "Retried calls during the last run.", "platform")
+    circuit = fam("circuit_open", "gauge", "1 when the last run stopped calling a platform after consecutive failures.",
+                  "platform")
+    p50 = fam("latency_p50_seconds", "gauge", "Median latency of the last batch's successful calls.", "platform")
+    p95 = fam("latency_p95_seconds", "gauge", "95th percentile latency of the last batch's successful calls.",
+              "platform")
     for name, p in platforms.items():
-        calls.add(p.get("success", 0), platform=name, status="success")
-        calls.add(p.get("error", 0), platform=name, status="error")
-        unfinished.add(int(p.get("pending", 0) or 0) + int(p.get("processing", 0) or 0), platform=name)
-        tokens.add(p.get("tokens"), platform=name)
-        cost.add(p.get("cost_usd"), platform=name)
+        name = str(name)
+        _add(calls, p.get("success", 0), name, "success")
+        _add(calls, p.get("error", 0), name, "error")
+        _add(unfinished, int(p.get("pending", 0) or 0) + int(p.get("processing", 0) or 0), name)
+        _add(tokens, p.get("tokens"), name)
+        _add(cost, p.get("cost_usd"), name)
         if p.get("p50_ms") is not None:
-            p50.add(round(float(p["p50_ms"]) / 1000, 6), platform=name)
+            _add(p50, round(float(p["p50_ms"]) / 1000, 6), name)
         if p.get("p95_ms") is not None:
-            p95.add(round(float(p["p95_ms"]) / 1000, 6), platform=name)
+            _add(p95, round(float(p["p95_ms"]) / 1000, 6), name)
         run = p.get("run")
         if run:  # only the process that ran the batch knows these; `status` reports lack them
-            requests.add(run.get("calls"), platform=name)
-            limited.add(run.get("rate_limited"), platform=name)
-            retries.add(run.get("retries"), platform=name)
-            circuit.add(1 if run.get("circuit_open") else 0, platform=name)
+            _add(requests, run.get("calls"), name)
+            _add(limited, run.get("rate_limited"), name)
+            _add(retries, run.get("retries"), name)
+            _add(circuit, 1 if run.get("circuit_open") else 0, name)
 
-    return "".join(f.render() for f in fams if f.samples)
+    registry = CollectorRegistry()
+    registry.register(out)
+    return generate_latest(registry).decode("utf-8")
 
 
 def read_previous(path: str | os.PathLike[str]) -> str | None:
@@ -347,7 +335,7 @@ async def push_metrics(
     target = _join(url, "metrics", *segment.split("/"))
     return await _send(
         "pushgateway", "POST", target, content=text.encode("utf-8"),
-        headers={"Content-Type": _METRICS_CONTENT_TYPE}, attempt_timeout=timeout, attempts=attempts,
+        headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}, attempt_timeout=timeout, attempts=attempts,
         budget_s=budget_s,
     )
 

@@ -2,20 +2,54 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import stat
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from prompt_analyzer.ops import STATUSES, read_previous, render_metrics, write_metrics_file
 
-from .promtext import ParseError, parse, value
-
 P = "prompt_analyzer_"
 NOW = 1_764_468_000.25
+
+
+def parse(text: str) -> dict[str, list[Sample]]:
+    """Samples by family name, read by prometheus_client's parser, after the checks that parser leaves out
+    and node_exporter's textfile collector makes: a final newline, one HELP and one TYPE line per family,
+    each family's samples together, no series twice."""
+    assert text.endswith("\n")
+    fams: dict[str, list[Sample]] = {}
+    for fam in text_string_to_metric_families(text):
+        assert fam.type in ("gauge", "counter"), fam
+        name = fam.name + "_total" if fam.type == "counter" else fam.name  # the parser drops a counter's _total
+        assert name not in fams, f"{name}: samples not together"
+        assert all(s.name == name for s in fam.samples), fam
+        series = Counter(tuple(sorted(s.labels.items())) for s in fam.samples)
+        assert max(series.values()) == 1, f"{name}: a series twice"
+        fams[name] = fam.samples
+    for kind in ("HELP", "TYPE"):
+        assert Counter(re.findall(rf"^# {kind} (\S+) ", text, re.M)) == Counter(list(fams)), kind
+    return fams
+
+
+def kind(text: str, name: str) -> str:
+    m = re.search(rf"^# TYPE {name} (\w+)$", text, re.M)
+    assert m, name
+    return m.group(1)
+
+
+def value(fams: dict[str, list[Sample]], name: str, **labels: str) -> float:
+    [v] = [s.value for s in fams[name] if s.labels == labels]
+    assert not math.isnan(v)
+    return v
 
 
 def platform(success: int, error: int, *, run: bool = True, **over: Any) -> dict[str, Any]:
@@ -42,8 +76,9 @@ def report(status: str = "completed", **over: Any) -> dict[str, Any]:
 
 
 def test_renders_every_metric_with_help_type_and_values() -> None:
-    fams = parse(render_metrics(report(), now=NOW, duration_s=812.5, exit_code=0))
-    for name, kind in [
+    text = render_metrics(report(), now=NOW, duration_s=812.5, exit_code=0)
+    fams = parse(text)
+    for name, kind_ in [
         ("last_run_timestamp_seconds", "gauge"), ("last_run_duration_seconds", "gauge"),
         ("last_success_timestamp_seconds", "gauge"), ("last_finished_timestamp_seconds", "gauge"),
         ("batch_status", "gauge"), ("calls_total", "counter"), ("tokens_total", "counter"),
@@ -51,8 +86,8 @@ def test_renders_every_metric_with_help_type_and_values() -> None:
         ("latency_p50_seconds", "gauge"), ("latency_p95_seconds", "gauge"), ("jobs", "gauge"),
         ("exit_code", "gauge"), ("calls_unfinished", "gauge"), ("circuit_open", "gauge"), ("requests_total", "counter"),
     ]:
-        assert fams[P + name].type == kind, name
-        assert fams[P + name].help, name
+        assert kind(text, P + name) == kind_, name
+        assert re.search(rf"^# HELP {P + name} \S", text, re.M), name
     assert all(n.startswith(P) for n in fams)
     assert value(fams, P + "last_run_timestamp_seconds") == NOW
     assert value(fams, P + "last_run_duration_seconds") == 812.5
@@ -72,14 +107,14 @@ def test_renders_every_metric_with_help_type_and_values() -> None:
     assert value(fams, P + "jobs", state="total") == 100
     assert value(fams, P + "jobs", state="completed") == 98
     assert value(fams, P + "jobs", state="failed") == 2
-    assert len(fams[P + "calls_total"].samples) == 6
+    assert len(fams[P + "calls_total"]) == 6
 
 
 @pytest.mark.parametrize("status", STATUSES)
 def test_batch_status_is_one_hot(status: str) -> None:
     fams = parse(render_metrics(report(status), now=NOW, duration_s=None))
-    samples = fams[P + "batch_status"].samples
-    assert {dict(k)["status"]: v for k, v in samples.items()} == {s: (1 if s == status else 0) for s in STATUSES}
+    samples = fams[P + "batch_status"]
+    assert {s.labels["status"]: s.value for s in samples} == {s: (1 if s == status else 0) for s in STATUSES}
 
 
 def test_duration_falls_back_to_the_report_and_exit_code_is_optional() -> None:
@@ -112,16 +147,27 @@ def test_label_values_are_escaped() -> None:
     assert value(fams, P + "tokens_total", platform=odd) == 1000
 
 
-def test_parser_is_strict() -> None:
+def test_the_checks_catch_what_the_textfile_collector_refuses() -> None:
+    """The parser used here is lenient; ``parse`` adds the checks that make a file unreadable for node_exporter."""
     text = render_metrics(report(), now=NOW, duration_s=1)
-    with pytest.raises(ParseError):
-        parse(text.rstrip("\n"))
-    with pytest.raises(ParseError):
-        parse(text + 'prompt_analyzer_jobs{state="total"} 5\n')  # family split in two / duplicate
-    with pytest.raises(ParseError):
-        parse('# TYPE x gauge\nx{a="b\\q"} 1\n')
-    with pytest.raises(ParseError):
-        parse("y 1\n")
+    for bad in (
+        text.rstrip("\n"),  # no final newline
+        text + 'prompt_analyzer_jobs{state="total"} 5\n',  # a family split in two, a series twice
+        text + "# TYPE y gauge\ny 1\n",  # no HELP
+        text + "y 1\n",  # no TYPE
+    ):
+        with pytest.raises(AssertionError):
+            parse(bad)
+
+
+def test_values_round_trip_exactly() -> None:
+    odd = {"tokens": 2**52 + 1, "cost_usd": 0.1 + 0.2, "p50_ms": 0.001}
+    fams = parse(render_metrics(report(platforms={"x": platform(1, 0, **odd)}), now=NOW, duration_s=1e-9))
+    assert value(fams, P + "tokens_total", platform="x") == 2**52 + 1
+    assert value(fams, P + "cost_usd_total", platform="x") == 0.1 + 0.2
+    assert value(fams, P + "latency_p50_seconds", platform="x") == 0.000001
+    assert value(fams, P + "last_run_duration_seconds") == 1e-9
+    assert value(fams, P + "last_run_timestamp_seconds") == NOW
 
 
 # ---------------------------------------------------------------------------------- carry-over
@@ -145,6 +191,15 @@ def test_a_new_success_replaces_the_carried_value() -> None:
     assert value(parse(first), P + "last_success_timestamp_seconds") == 500
     second = render_metrics(report("completed"), now=2000, duration_s=1, previous=first)
     assert value(parse(second), P + "last_success_timestamp_seconds") == 2000
+
+
+def test_a_damaged_line_elsewhere_does_not_hide_the_carried_value() -> None:
+    previous = render_metrics(report("completed"), now=1000.5, duration_s=1)
+    lines = previous.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(P + "last_success"))
+    damaged = "".join(lines[:at] + ["garbage {{{\n", "\x00\n"] + lines[at:at + 1] + ['x{a="b" 1\n'] + lines[at + 1:])
+    fams = parse(render_metrics(report("failed"), now=2000, duration_s=1, previous=damaged))
+    assert value(fams, P + "last_success_timestamp_seconds") == 1000.5
 
 
 @pytest.mark.parametrize("previous", [None, "", "garbage\n\x00", "prompt_analyzer_last_success_timestamp_seconds NaN\n",
