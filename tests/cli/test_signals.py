@@ -18,7 +18,8 @@ from typing import Any
 
 import psycopg
 
-from prompt_analyzer import cli
+from prompt_analyzer.cli._context import Invocation
+from prompt_analyzer.cli._exec import on_signal
 
 from ..harness import Env
 
@@ -60,21 +61,21 @@ class FakeRunner:
 
 
 def test_signal_handler_by_phase() -> None:
-    inv = cli.Invocation()  # the handler reaches the runner through the invocation it was given
+    inv = Invocation()  # the handler reaches the runner through the invocation it was given
     cancels: list[int] = []
     runner = FakeRunner()
     inv.batch_started(runner)
-    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
-    cli._on_signal(inv, "SIGINT", lambda: cancels.append(1))
+    on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    on_signal(inv, "SIGINT", lambda: cancels.append(1))
     assert runner.stops == ["SIGTERM", "SIGINT"] and not cancels  # a second signal reaches the runner too
 
     inv.batch_ended()
-    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    on_signal(inv, "SIGTERM", lambda: cancels.append(1))
     assert not cancels and inv.signal is None and runner.stops == ["SIGTERM", "SIGINT"]  # after the batch: ignored
 
-    inv = cli.Invocation()
-    cli._on_signal(inv, "SIGTERM", lambda: cancels.append(1))
-    cli._on_signal(inv, "SIGINT", lambda: cancels.append(1))
+    inv = Invocation()
+    on_signal(inv, "SIGTERM", lambda: cancels.append(1))
+    on_signal(inv, "SIGINT", lambda: cancels.append(1))
     assert cancels == [1] and inv.signal == "SIGTERM"  # before the batch: the command ends, once
 
 
