@@ -20,6 +20,8 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
+from ..statuses import BatchStatus
+
 Row = dict[str, Any]
 
 
@@ -260,7 +262,7 @@ class Store:
             assert batch is not None
             return batch, True
 
-    async def set_batch_status(self, batch_id: uuid.UUID, status: str, *, finished: bool) -> None:
+    async def set_batch_status(self, batch_id: uuid.UUID, status: BatchStatus, *, finished: bool) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(
                 """UPDATE analysis_batches SET status = %s, updated_at = now(),

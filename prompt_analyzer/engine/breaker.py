@@ -10,7 +10,8 @@ left uncalled.
 
 from __future__ import annotations
 
-from ..providers._types import AuthError, ProviderError, RateLimited
+from ..providers import AuthError, ProviderError, RateLimited
+from ..statuses import ErrorClass
 
 
 class CircuitBreaker:
@@ -18,7 +19,7 @@ class CircuitBreaker:
         self.threshold = threshold
         self.consecutive = 0
         self.reason: str | None = None
-        self.error_class = "circuit_open"
+        self.error_class: str = ErrorClass.CIRCUIT_OPEN
 
     @property
     def open(self) -> bool:

@@ -20,6 +20,7 @@ from ..config import RunSettings
 from ..db import DatabaseUnavailable, PairWork
 from ..providers import ProviderError, ProviderResult, QuotaExhausted, RateLimited
 from ..redact import scrub
+from ..statuses import ErrorClass
 from .lane import Lane
 from .progress import PlatformProgress
 from .record import Recorder, Spooled
@@ -81,7 +82,7 @@ class PairCall:
                     raise
                 log.exception("unexpected error calling %s", self.lane.name)
                 err = ProviderError(f"internal error: {type(e).__name__}: {e}")
-                err.error_class = "internal"
+                err.error_class = ErrorClass.INTERNAL
                 await self._fail(err)
                 return
             await self._record(result)
@@ -169,6 +170,6 @@ class PairCall:
     def _quota_gone(self, exc: RateLimited) -> None:
         lane = self.lane
         reason = f"quota exhausted: the provider asks to wait {exc.retry_after or 0.0:,.0f} s"
-        if lane.breaker.trip(reason, "quota_exhausted"):
+        if lane.breaker.trip(reason, ErrorClass.QUOTA_EXHAUSTED):
             log.warning("%s: %s; no more calls this run, its pairs are left for `analyze rerun`", lane.name,
                         reason, extra={"event": "quota_exhausted", "platform": lane.name})

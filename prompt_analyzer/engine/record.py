@@ -20,6 +20,7 @@ import psycopg
 from ..db import CitationRow, DatabaseUnavailable, PairWork, Store, SuccessRecord
 from ..providers import ProviderError, ProviderResult
 from ..redact import scrub
+from ..statuses import ErrorClass
 from .dbcalls import RetryingCalls
 from .spool import Spool
 from .writer import Cancelled, Grouped
@@ -30,7 +31,7 @@ log = logging.getLogger("prompt_analyzer.engine")
 class UnwritableAnswer(ProviderError):
     """An answer PostgreSQL refused even after sanitising (a value out of a column's range, say)."""
 
-    error_class = "unwritable"
+    error_class = ErrorClass.UNWRITABLE
     retryable = False
 
 

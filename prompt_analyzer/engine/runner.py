@@ -23,6 +23,7 @@ from ..db.batch_lock import BatchLock
 from ..db.connect import Target
 from ..providers import Provider
 from ..redact import scrub
+from ..statuses import FINISHED, BatchStatus
 from .dbcalls import RetryingCalls
 from .lane import Lane
 from .pair import PairCall
@@ -33,8 +34,6 @@ from .spool import Spool
 from .stopping import Stop
 
 log = logging.getLogger("prompt_analyzer.engine")
-
-FINISHED = ("completed", "completed_with_errors")
 
 __all__ = ["FINISHED", "BatchLocked", "Outcome", "PlatformProgress", "Progress", "Runner"]
 
@@ -124,7 +123,7 @@ class Runner:
                 if row:
                     pp.total = int(row["total"])
                     pp.done_before = int(row["success"])
-            await self.db(self.store.set_batch_status, batch_id, "running", finished=False)
+            await self.db(self.store.set_batch_status, batch_id, BatchStatus.RUNNING, finished=False)
             self.progress.started = time.monotonic()
             schedule = self._schedule()
             await self.stop.run_with_grace(schedule.run(batch_id), self.run.grace_period_s)
@@ -170,11 +169,12 @@ class Runner:
         counts = await self.db(self.store.pair_counts, batch_id)
         unfinished = sum(int(r["total"]) - int(r["success"]) for r in counts.values())
         if stopped_by:
-            status, finished = "interrupted", False
+            status = BatchStatus.INTERRUPTED
         elif unfinished:
-            status, finished = "completed_with_errors", True
+            status = BatchStatus.COMPLETED_WITH_ERRORS
         else:
-            status, finished = "completed", True
+            status = BatchStatus.COMPLETED
+        finished = status.finished
         await self.db(self.store.set_batch_status, batch_id, status, finished=finished)
         batch = await self.db(self.store.refresh_batch_counters, batch_id)
         for name, lane in self.lanes.items():

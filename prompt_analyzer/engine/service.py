@@ -16,7 +16,8 @@ from typing import Any
 from ..config import PLATFORMS, ConfigError, Settings
 from ..db import Database
 from ..providers import Provider, make_provider
-from .runner import FINISHED, Outcome, Runner
+from ..statuses import FINISHED
+from .runner import Outcome, Runner
 from .spool import Spool
 
 
