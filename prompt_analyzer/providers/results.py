@@ -1,4 +1,8 @@
-"""What a call gives the engine, whatever the platform: one :class:`ProviderResult` and its citations."""
+"""What a call gives the engine, whatever the platform: one :class:`ProviderResult` and its citations.
+
+:class:`Answer` and :class:`Usage` are what a wire-format parser reads from a body; the provider's
+base class turns them into the :class:`ProviderResult` (cost, flags, latency).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["Citation", "ProviderResult"]
+__all__ = ["Answer", "Citation", "ProviderResult", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +35,27 @@ class ProviderResult:
     request_id: str | None = None
     raw: Any = None  # the decoded JSON response, kept for reparsing
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. provider_cost, searches, usage_missing
+
+
+@dataclass(slots=True)
+class Usage:
+    """What one body says about billing, as the provider reported it."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None  # None: the base class adds input and output
+    reported: bool = False  # the body had a usage object at all
+    searches: int = 0  # billed web searches / grounded requests
+    search_context_size: str | None = None  # Perplexity Sonar's request-fee tier
+
+
+@dataclass(slots=True)
+class Answer:
+    """One body read by a wire-format parser: everything but cost, latency and the raw body."""
+
+    text: str
+    model_version: str | None
+    usage: Usage
+    citations: list[Citation] = field(default_factory=list)
+    request_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)

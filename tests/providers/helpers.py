@@ -11,6 +11,8 @@ from typing import Any
 import vcr
 
 from prompt_analyzer.config import PlatformSettings, Secret, default_platform
+from prompt_analyzer.providers import make_provider
+from prompt_analyzer.providers.base import BaseProvider
 
 HERE = Path(__file__).resolve().parent
 PAYLOADS = HERE / "payloads"
@@ -44,6 +46,21 @@ VCR = vcr.VCR(
 def make_settings(name: str, **changes: Any) -> PlatformSettings:
     base = default_platform(name)
     return replace(base, api_key=Secret(KEYS[name]), **changes)
+
+
+def offline_provider(name: str, **changes: Any) -> BaseProvider:
+    """A provider for reading bodies and mapping errors without a network (one per settings, cached).
+
+    It never sends, so its HTTP client never opens a connection and needs no closing.
+    """
+    return _offline(name, tuple(sorted(changes.items())))
+
+
+@cache
+def _offline(name: str, changes: tuple[tuple[str, Any], ...]) -> BaseProvider:
+    provider = make_provider(make_settings(name, **dict(changes)), secrets=ALL_SECRETS)
+    assert isinstance(provider, BaseProvider)
+    return provider
 
 
 @cache

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anthropic
 import httpx
 import httpx2
-import openai
 import pytest
 from google.genai import errors as genai_errors
 
@@ -22,8 +19,7 @@ from prompt_analyzer.providers import (
 )
 from prompt_analyzer.providers import claude as claude_mod
 from prompt_analyzer.providers import gemini as gemini_mod
-from prompt_analyzer.providers import openai_ as openai_mod
-from prompt_analyzer.providers._common import classify_status, one_line
+from prompt_analyzer.providers.errors import error_for_status, error_text, one_line, response_excerpt
 
 from .helpers import ALL_SECRETS, KEYS, load_payload
 
@@ -44,64 +40,45 @@ def test_claude_ratelimit_reset_headers() -> None:
      (409, TransientError), (422, PermanentError), (429, RateLimited), (500, TransientError),
      (502, TransientError), (503, TransientError), (529, TransientError), (302, MalformedResponse)],
 )
-def test_classify_status(status: int, cls: type[ProviderError]) -> None:
-    err = classify_status("openai", status, "boom", ())
+def test_error_for_status(status: int, cls: type[ProviderError]) -> None:
+    err = error_for_status(status, "openai: boom", request_id="r", retry_after=3.0)
     assert type(err) is cls
-    assert err.status == status
-    assert f"HTTP {status}" in err.message and "boom" in err.message
+    assert (err.status, err.message, err.request_id) == (status, "openai: boom", "r")
+    if isinstance(err, RateLimited):
+        assert err.retry_after == 3.0
+
+
+def test_error_for_status_hints_from_the_body() -> None:
+    assert type(error_for_status(400, "m", auth=True)) is AuthError  # Gemini's API_KEY_INVALID
+    assert type(error_for_status(429, "m", permanent=True)) is PermanentError  # OpenAI's insufficient_quota
+    assert type(error_for_status(401, "m", permanent=True)) is AuthError
+
+
+def test_error_text_reads_every_providers_error_body() -> None:
+    assert error_text({"error": {"message": "Rate limit", "type": "requests"}}) == "requests: Rate limit"
+    assert error_text({"error": {"message": "x: boom", "type": "x"}}) == "x: boom"
+    assert error_text({"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}) == (
+        "INVALID_ARGUMENT: bad")
+    assert error_text({"error": "plain"}) == "plain"
+    assert error_text({"detail": "nope"}) == "nope"
+    assert error_text({"message": "m"}) == "m"
+    assert error_text("  text body ") == "  text body "
+    assert error_text(None, fallback="Bad Gateway") == "Bad Gateway"
+
+
+def test_response_excerpt() -> None:
+    class Unreadable:
+        @property
+        def text(self) -> str:
+            raise RuntimeError("stream consumed")
+
+    assert response_excerpt(None) == "" and response_excerpt(Unreadable()) == ""
+    assert response_excerpt(httpx.Response(500, text="x" * 600)) == "x" * 500
 
 
 def test_messages_are_short_single_lines() -> None:
     msg = one_line("a\nb\t\tc " + "x" * 1000)
     assert "\n" not in msg and len(msg) <= 300 and msg.startswith("a b c")
-
-
-def _openai_status_error(status: int, body: Any, headers: dict[str, str] | None = None) -> Exception:
-    req = httpx2.Request("POST", "https://api.openai.com/v1/responses",
-                         headers={"Authorization": f"Bearer {KEYS['openai']}"})
-    resp = httpx2.Response(status, json=body, headers=headers or {}, request=req)
-    cls = {401: openai.AuthenticationError, 429: openai.RateLimitError}.get(status, openai.APIStatusError)
-    return cls(str(body), response=resp, body=body)
-
-
-def test_openai_401_echoed_key_is_scrubbed() -> None:
-    key = KEYS["openai"]
-    body = {"error": {"message": f"Incorrect API key provided: {key}. You can find your API key at x.",
-                      "type": "invalid_request_error", "code": "invalid_api_key"}}
-    err = openai_mod.classify_api_error(_openai_status_error(401, body), ALL_SECRETS)
-    assert isinstance(err, AuthError) and err.status == 401
-    assert key not in err.message and "***" in err.message
-    assert "Incorrect API key provided" in err.message
-    assert "Bearer" not in err.message and "Authorization" not in err.message
-
-
-def test_openai_unconfigured_key_shape_is_scrubbed() -> None:
-    other = "sk-proj-" + "A" * 40  # a key from another account, not in our secrets
-    body = {"error": {"message": f"Incorrect API key provided: {other}.", "type": "invalid_request_error"}}
-    err = openai_mod.classify_api_error(_openai_status_error(401, body), ())
-    assert other not in err.message
-
-
-def test_openai_429_headers_and_quota() -> None:
-    body = {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}
-    err = openai_mod.classify_api_error(_openai_status_error(429, body, {"retry-after-ms": "1200"}), ())
-    assert isinstance(err, RateLimited) and err.retry_after == pytest.approx(1.2)
-    err = openai_mod.classify_api_error(
-        _openai_status_error(429, body, {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s"}),
-        (),
-    )
-    assert isinstance(err, RateLimited) and err.retry_after == 360.0
-    quota = {"error": {"message": "You exceeded your current quota", "type": "insufficient_quota",
-                       "code": "insufficient_quota"}}
-    err = openai_mod.classify_api_error(_openai_status_error(429, quota), ())
-    assert type(err) is PermanentError  # out of credit: waiting does not help
-
-
-def test_openai_transport_errors() -> None:
-    req = httpx2.Request("POST", "https://api.openai.com/v1/responses")
-    assert isinstance(openai_mod.classify_api_error(openai.APITimeoutError(request=req), ()), TransientError)
-    err = openai_mod.classify_api_error(openai.APIConnectionError(request=req), ())
-    assert isinstance(err, TransientError) and "connection error" in err.message
 
 
 def test_anthropic_errors() -> None:
