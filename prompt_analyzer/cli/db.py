@@ -7,7 +7,7 @@ import typer
 from ..db.migrate import available
 from ._context import invocation
 from ._exec import EXIT_OK, execute, finish, out
-from .database import open_db
+from .database import database
 
 app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 
@@ -18,14 +18,11 @@ def migrate(ctx: typer.Context) -> None:
     inv = invocation(ctx)
 
     async def go() -> int:
-        db = await open_db(inv, auto_migrate=True)
-        try:
+        async with database(inv, auto_migrate=True) as db:
             for m in db.applied:
                 out.print(f"applied {m.version:04d}_{m.name}", markup=False)
             if not db.applied:
                 out.print(f"database schema is up to date ({len(available())} migrations)")
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))

@@ -16,7 +16,7 @@ from ..engine.service import prepare_run
 from ._context import invocation
 from ._exec import EXIT_USAGE, execute, fail, finish, say
 from ._options import JsonOpt
-from .database import open_db
+from .database import database
 from .run import drive
 
 DEMO_DATABASE_ENV = "PROMPT_ANALYZER_DEMO_DATABASE_URL"
@@ -45,13 +45,13 @@ def demo(
     async def go() -> int:
         s = inv.load_settings()
         if demo_url:
-            database = replace(s.database, url=Secret(demo_url))
+            db_settings = replace(s.database, url=Secret(demo_url))
         else:
             if s.database.url is not None:
                 say("the demo ignores DATABASE_URL (its answers are simulated) and uses the embedded database; "
                      f"set {DEMO_DATABASE_ENV} to run it on another database")
-            database = replace(s.database, url=None)
-        s = replace(s, database=database)
+            db_settings = replace(s.database, url=None)
+        s = replace(s, database=db_settings)
         sim = await start_simulator(sim_config)
         try:
             plats = dict(s.platforms)
@@ -64,8 +64,7 @@ def demo(
             demo_settings = replace(s, platforms=plats)
             inv.settings = demo_settings
             say(f"simulator: {sim.url} (profile {profile}; answers are simulated)")
-            db = await open_db(inv)
-            try:
+            async with database(inv) as db:
                 if await db.store.count_active_prompts() == 0:
                     seeded = await db.store.import_prompts(_sample_prompts(prompts))
                     say(f"seeded {seeded} sample prompts in the demo project")
@@ -74,8 +73,6 @@ def demo(
                     db, demo_settings, key=f"demo:{stamp}", trigger="demo", extra_metadata={"simulated": True}
                 )
                 return await drive(inv, db, prep, json_mode=json_mode)
-            finally:
-                await db.close()
         finally:
             await sim.stop()
 

@@ -14,7 +14,7 @@ from ..report import print_json
 from ._context import invocation
 from ._exec import EXIT_OK, execute, finish, out, settings_or_exit
 from ._options import JsonOpt, PlatformOpt
-from .database import open_db
+from .database import database
 
 app = typer.Typer(no_args_is_help=True, help="Manage tracked prompts.")
 
@@ -33,13 +33,10 @@ def add(
                     platforms=parse_platforms(platform or []))
 
     async def go() -> int:
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             row = await db.store.add_prompt(new)
             out.print(str(row["id"]))
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
 
@@ -54,13 +51,10 @@ def import_file(
 
     async def go() -> int:
         parsed = read_import_file(file, s.run.max_prompt_chars)
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             n = await db.store.import_prompts(parsed.prompts)
             out.print(f"imported {n} prompts from {file.name}", markup=False)
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
 
@@ -78,8 +72,7 @@ def list_prompts(
 
     async def go() -> int:
         s = inv.load_settings()
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             async for r in db.store.iter_prompts(
                 project_ids=projects, include_inactive=inactive, page_size=s.run.page_size
             ):
@@ -92,8 +85,6 @@ def list_prompts(
                     text = r["prompt_text"].replace("\n", " ")
                     print(f"{r['id']}  {r['project_id']}{flag}{plats}  {text[:100]}")
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
 
@@ -107,13 +98,10 @@ def deactivate(
     pid = parse_uuid(prompt_id, "prompt id")
 
     async def go() -> int:
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             if not await db.store.deactivate_prompt(pid):
                 raise NotFound(f"no prompt {pid}")
             out.print(f"deactivated {pid}")
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))

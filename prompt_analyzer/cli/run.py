@@ -38,7 +38,7 @@ from ._exec import (
     say,
 )
 from ._options import JsonOpt, PlatformOpt
-from .database import open_db
+from .database import database
 from .hooks import Hooks
 
 
@@ -123,8 +123,7 @@ def run(
 
     async def run_batch() -> int:
         s = inv.load_settings()
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             try:
                 prep = await prepare_run(
                     db, s, key=batch_key, trigger="schedule" if key is None else "manual", platforms=platforms,
@@ -142,8 +141,6 @@ def run(
                 say(msg)
                 return EXIT_OK if b["status"] == "completed" else EXIT_FAILED
             return await drive(inv, db, prep, json_mode=json_mode)
-        finally:
-            await db.close()
 
     started = time.monotonic()
     try:
@@ -167,16 +164,13 @@ def prompt_cmd(
 
     async def go() -> int:
         s = inv.load_settings()
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             prep = await prepare_prompt(db, s, pid, platforms)
             code = await drive(inv, db, prep, json_mode=json_mode)
             job = await db.store.job_for_prompt(prep.batch["id"], pid)
             if job is not None and not json_mode:
                 render_prompt_result(out, await db.store.responses_for_job(job["id"]))
             return code
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
 
@@ -196,13 +190,10 @@ def rerun(
 
     async def go() -> int:
         s = inv.load_settings()
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             batch = await find_batch(db, batch_id)
             prep = await prepare_rerun(db, s, batch, platforms)
             return await drive(inv, db, prep, json_mode=json_mode)
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
 
@@ -219,8 +210,7 @@ def status(
         fail(inv, "give a batch id or --last, not both", EXIT_USAGE)
 
     async def go() -> int:
-        db = await open_db(inv)
-        try:
+        async with database(inv) as db:
             batch = await find_batch(db, batch_id)
             report = await batch_report(db, batch)
             if json_mode:
@@ -228,7 +218,5 @@ def status(
             else:
                 make_reporter(json_mode=False).summary(report)
             return EXIT_OK
-        finally:
-            await db.close()
 
     finish(execute(inv, go))
