@@ -1,7 +1,7 @@
 """Anthropic Claude through the official SDK's Messages API (``client.messages.create``).
 
 Raw JSON is read from the SDK's raw response so the stored body is the wire body and one parser
-serves the contract tests and the fuzzer.
+(:mod:`.anthropic_messages`) serves the contract tests and the fuzzer.
 """
 
 from __future__ import annotations
@@ -16,130 +16,14 @@ import anthropic
 import httpx2
 
 from ..config import PlatformSettings
-from ._base import BaseProvider
-from ._common import (
-    as_dict,
-    as_int,
-    as_list,
-    as_str,
-    build_message,
-    classify_status,
-    decode_json,
-    elapsed_ms,
-    error_text,
-    finish_usage,
-    guarded_parse,
-    malformed,
-    transport_error,
-    unexpected,
-)
-from .citations import CitationBuilder
-from .errors import PermanentError, ProviderError
-from .results import ProviderResult
+from . import anthropic_messages
+from .base import BaseProvider, Reply
+from .errors import ProviderError, error_text, response_excerpt
+from .json_fields import as_dict, as_str
+from .results import Answer
 from .retry_hints import parse_retry_after, retry_from_message
 
-PLATFORM = "claude"
 WEB_SEARCH_TOOL = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
-
-
-def parse_response(
-    body: Any,
-    settings: PlatformSettings,
-    *,
-    latency_ms: int = 0,
-    request_id: str | None = None,
-    secrets: Sequence[str] = (),
-) -> ProviderResult:
-    """Turn a decoded Messages body into a ProviderResult, or raise MalformedResponse/PermanentError."""
-    return guarded_parse(
-        PLATFORM, lambda: _parse(body, settings, latency_ms, request_id, secrets), secrets,
-        request_id=request_id,
-    )
-
-
-def _parse(
-    body: Any, settings: PlatformSettings, latency_ms: int, request_id: str | None, secrets: Sequence[str]
-) -> ProviderResult:
-    if not isinstance(body, dict):
-        malformed(PLATFORM, f"expected a JSON object, got {type(body).__name__}", secrets)
-    if body.get("type") == "error":  # an error object inside a 200 (seen behind some proxies)
-        malformed(PLATFORM, f"error in 200: {error_text(body)}", secrets, request_id=request_id)
-    content = body.get("content")
-    if not isinstance(content, list):
-        malformed(PLATFORM, "message has no content list", secrets, request_id=request_id)
-    stop_reason = as_str(body.get("stop_reason"))
-
-    texts: list[str] = []
-    offset = 0
-    cites = CitationBuilder()
-    retrieved: list[tuple[Any, Any]] = []
-    search_errors: list[str] = []
-    for block in content:
-        block = as_dict(block)
-        kind = block.get("type")
-        if kind == "text" and isinstance(block.get("text"), str):
-            text = block["text"]
-            for c in as_list(block.get("citations")):
-                c = as_dict(c)
-                if c.get("type") == "web_search_result_location":
-                    cites.add(c.get("url"), c.get("title"), cited=True, at=offset)
-            texts.append(text)
-            offset += len(text)
-        elif kind == "web_search_tool_result":
-            res = block.get("content")
-            if isinstance(res, list):
-                for r in res:
-                    r = as_dict(r)
-                    if r.get("type", "web_search_result") == "web_search_result":
-                        retrieved.append((r.get("url"), r.get("title")))
-            elif isinstance(res, dict) and isinstance(res.get("error_code"), str):
-                search_errors.append(res["error_code"])
-    for url, title in retrieved:
-        cites.add(url, title, cited=False)
-
-    if stop_reason == "refusal":
-        raise PermanentError(
-            build_message(PLATFORM, 200, "refusal: the model declined to answer", secrets),
-            status=200, request_id=request_id,
-        )
-
-    if not texts and stop_reason == "max_tokens":
-        raise PermanentError(
-            build_message(PLATFORM, 200, "empty answer: max_tokens reached before any text", secrets),
-            status=200, request_id=request_id,
-        )
-    if not texts:
-        malformed(PLATFORM, f"message has no text block (stop_reason {stop_reason})", secrets, request_id=request_id)
-
-    usage = body.get("usage")
-    u = as_dict(usage)
-    stu = as_dict(u.get("server_tool_use"))
-    searches = as_int(stu.get("web_search_requests")) or 0
-    inp, out = as_int(u.get("input_tokens")), as_int(u.get("output_tokens"))
-    result = ProviderResult(
-        text="".join(texts),  # Claude splits one answer into blocks around each citation
-        model_version=as_str(body.get("model")),
-        input_tokens=inp,
-        output_tokens=out,
-        total_tokens=inp + out if inp is not None and out is not None else None,
-        cost=None,
-        latency_ms=latency_ms,
-        citations=cites.build(),
-        request_id=request_id,
-        raw=body,
-    )
-    if isinstance(body.get("id"), str):
-        result.metadata["response_id"] = body["id"]
-    if stop_reason:
-        result.metadata["stop_reason"] = stop_reason
-    if stop_reason == "max_tokens":
-        result.metadata["truncated"] = True
-    if search_errors:
-        result.metadata["search_errors"] = search_errors
-    cache_read = as_int(u.get("cache_read_input_tokens"))
-    if cache_read:
-        result.metadata["cache_read_input_tokens"] = cache_read
-    return finish_usage(result, settings, have_usage=isinstance(usage, dict), searches=searches)
 
 
 def _rfc3339(value: str | None) -> float | None:
@@ -179,31 +63,6 @@ def rate_limit_wait(headers: Mapping[str, str] | None, message: str, *, now: flo
     return max(waits) if waits else retry_from_message(message)
 
 
-def classify_api_error(exc: Exception, secrets: Sequence[str]) -> ProviderError:
-    """Map an ``anthropic`` SDK exception to our error tree (529 overloaded is a 5xx: transient)."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return transport_error(PLATFORM, exc, secrets, timeout=True)
-    if isinstance(exc, anthropic.APIConnectionError):
-        return transport_error(PLATFORM, exc, secrets, timeout=False)
-    if isinstance(exc, anthropic.APIStatusError):
-        headers = exc.response.headers if exc.response is not None else None
-        body = exc.body
-        fallback = ""
-        if exc.response is not None:
-            try:
-                fallback = exc.response.text[:500]
-            except Exception:  # an unreadable body only shortens the message
-                fallback = ""
-        detail = error_text(body, fallback=fallback)
-        rid = (headers.get("request-id") if headers is not None else None) or as_str(as_dict(body).get("request_id"))
-        return classify_status(
-            PLATFORM, exc.status_code, detail, secrets,
-            retry_after=rate_limit_wait(headers, detail) if exc.status_code == 429 else None,
-            request_id=rid,
-        )
-    return transport_error(PLATFORM, exc, secrets, timeout=False)
-
-
 class ClaudeProvider(BaseProvider):
     """One ``AsyncAnthropic`` for the run; connection pool sized to the platform's concurrency."""
 
@@ -222,7 +81,7 @@ class ClaudeProvider(BaseProvider):
             http_client=self._http,
         )
 
-    async def ask(self, prompt: str) -> ProviderResult:
+    async def send(self, prompt: str) -> Reply:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.settings.max_tokens,
@@ -230,22 +89,33 @@ class ClaudeProvider(BaseProvider):
         }
         if self.settings.web_search:
             kwargs["tools"] = [dict(WEB_SEARCH_TOOL)]
-        start = time.perf_counter()
-        try:
-            raw = await self._client.messages.with_raw_response.create(**kwargs)
-            text = raw.http_response.text
-        except anthropic.AnthropicError as e:
-            raise classify_api_error(e, self.secrets) from None
-        except httpx2.HTTPError as e:
-            raise transport_error(PLATFORM, e, self.secrets, timeout=isinstance(e, httpx2.TimeoutException)) from None
-        except Exception as e:
-            raise unexpected(PLATFORM, e, self.secrets) from None
-        latency = elapsed_ms(start)
-        rid = raw.headers.get("request-id")
-        body = decode_json(text, platform=PLATFORM)
-        result = parse_response(body, self.settings, latency_ms=latency, request_id=rid, secrets=self.secrets)
-        result.metadata["web_search"] = self.settings.web_search
-        return result
+        raw = await self._client.messages.with_raw_response.create(**kwargs)
+        return Reply(raw.http_response.text, raw.headers.get("request-id"))
+
+    def map_error(self, exc: Exception) -> ProviderError | None:
+        """``anthropic`` SDK exceptions (529 overloaded is a 5xx: transient); httpx2 errors: the base's."""
+        if isinstance(exc, anthropic.APITimeoutError):
+            return self.transport_error(exc, timeout=True)
+        if isinstance(exc, anthropic.APIConnectionError):
+            return self.transport_error(exc, timeout=False)
+        if isinstance(exc, anthropic.APIStatusError):
+            headers = exc.response.headers if exc.response is not None else None
+            body = exc.body
+            rid = headers.get("request-id") if headers is not None else None
+            rid = rid or as_str(as_dict(body).get("request_id"))
+            return self.http_error(
+                exc.status_code, error_text(body, fallback=response_excerpt(exc.response)),
+                headers=headers, body=body, request_id=rid,
+            )
+        if isinstance(exc, anthropic.AnthropicError):
+            return self.transport_error(exc, timeout=False)
+        return None
+
+    def rate_limit_wait(self, headers: Mapping[str, str] | None, message: str, body: Any) -> float | None:
+        return rate_limit_wait(headers, message)
+
+    def parse(self, body: Any, request_id: str | None) -> Answer:
+        return anthropic_messages.parse(body, request_id)
 
     async def aclose(self) -> None:
         await self._client.close()

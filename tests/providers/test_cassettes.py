@@ -290,9 +290,9 @@ async def test_perplexity_sonar() -> None:
 
 
 async def test_claude_refusal_is_permanent() -> None:
-    from prompt_analyzer.providers.claude import parse_response
+    from prompt_analyzer.providers.anthropic_messages import parse as parse_response
 
     body = load_payload("anthropic-plain.json")
     body["stop_reason"] = "refusal"
     with pytest.raises(PermanentError):
-        parse_response(body, make_settings("claude"))
+        parse_response(body)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import anthropic
 import httpx
-import httpx2
 import pytest
 from google.genai import errors as genai_errors
 
@@ -17,19 +15,10 @@ from prompt_analyzer.providers import (
     RateLimited,
     TransientError,
 )
-from prompt_analyzer.providers import claude as claude_mod
 from prompt_analyzer.providers import gemini as gemini_mod
 from prompt_analyzer.providers.errors import error_for_status, error_text, one_line, response_excerpt
 
 from .helpers import ALL_SECRETS, KEYS, load_payload
-
-
-def test_claude_ratelimit_reset_headers() -> None:
-    h = load_payload("anthropic-429.json")["headers"]
-    assert claude_mod.rate_limit_wait(h, "") == pytest.approx(1.0)
-    h2 = {**h, "retry-after": "7"}
-    assert claude_mod.rate_limit_wait(h2, "") == 7.0
-
 
 # ---------------------------------------------------------------- classification
 
@@ -79,19 +68,6 @@ def test_response_excerpt() -> None:
 def test_messages_are_short_single_lines() -> None:
     msg = one_line("a\nb\t\tc " + "x" * 1000)
     assert "\n" not in msg and len(msg) <= 300 and msg.startswith("a b c")
-
-
-def test_anthropic_errors() -> None:
-    key = KEYS["claude"]
-    req = httpx2.Request("POST", "https://api.anthropic.com/v1/messages", headers={"x-api-key": key})
-    body = {"type": "error", "error": {"type": "authentication_error", "message": f"invalid x-api-key {key}"}}
-    resp = httpx2.Response(401, json=body, request=req, headers={"request-id": "req_1"})
-    err = claude_mod.classify_api_error(anthropic.AuthenticationError("x", response=resp, body=body), ALL_SECRETS)
-    assert isinstance(err, AuthError) and key not in err.message and err.request_id == "req_1"
-    body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    resp = httpx2.Response(529, json=body, request=req)
-    err = claude_mod.classify_api_error(anthropic.APIStatusError("x", response=resp, body=body), ())
-    assert isinstance(err, TransientError) and "Overloaded" in err.message
 
 
 def test_gemini_errors() -> None:

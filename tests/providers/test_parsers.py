@@ -21,7 +21,6 @@ from prompt_analyzer.providers import (
     MalformedResponse,
     PermanentError,
     ProviderResult,
-    claude,
     gemini,
     perplexity,
 )
@@ -39,7 +38,7 @@ def _old(parser: Callable[..., ProviderResult], s: PlatformSettings) -> Reader:
 PARSERS: dict[str, tuple[Reader, str]] = {
     "openai": (offline_provider("openai").result, "openai-responses-web-search.json"),
     "openai-plain": (offline_provider("openai").result, "openai-responses-plain.json"),
-    "claude": (_old(claude.parse_response, make_settings("claude")), "anthropic-web-search.json"),
+    "claude": (offline_provider("claude").result, "anthropic-web-search.json"),
     "gemini": (_old(gemini.parse_response, make_settings("gemini", model="gemini-2.5-flash")), "gemini-grounding.json"),
     "sonar": (_old(perplexity.parse_sonar, make_settings("perplexity")), "perplexity-sonar-docs-example.json"),
     "agent": (
@@ -96,7 +95,7 @@ def test_one_megabyte_answer_intact() -> None:
     assert offline_provider("openai").result(body).text == big
     body = load_payload("anthropic-plain.json")
     body["content"][0]["text"] = big
-    assert claude.parse_response(body, make_settings("claude")).text == big
+    assert offline_provider("claude").result(body).text == big
     body = load_payload("gemini-plain.json")
     body["candidates"][0]["content"]["parts"][0]["text"] = big
     assert gemini.parse_response(body, make_settings("gemini")).text == big
@@ -164,15 +163,6 @@ def test_sonar_markers_and_fallback_to_search_results() -> None:
     ]
 
 
-def test_claude_search_error_and_truncation() -> None:
-    body = load_payload("anthropic-plain.json")
-    body["content"].insert(0, {"type": "web_search_tool_result", "tool_use_id": "x",
-                               "content": {"type": "web_search_tool_result_error", "error_code": "max_uses_exceeded"}})
-    body["stop_reason"] = "max_tokens"
-    r = claude.parse_response(body, make_settings("claude"))
-    assert r.metadata["search_errors"] == ["max_uses_exceeded"] and r.metadata["truncated"] is True
-
-
 # ---------------------------------------------------------------- fuzzing
 
 json_values = st.recursive(
@@ -228,13 +218,6 @@ def test_fuzz_mutated_real_bodies(name: str, data: st.DataObject) -> None:
 
 
 def test_empty_answers() -> None:
-    body = load_payload("anthropic-plain.json")
-    body["content"] = []
-    with pytest.raises(MalformedResponse):
-        claude.parse_response(body, make_settings("claude"))
-    body["stop_reason"] = "max_tokens"
-    with pytest.raises(PermanentError, match="empty answer"):
-        claude.parse_response(body, make_settings("claude"))
     body = load_payload("gemini-plain.json")
     body["candidates"][0]["content"] = {"role": "model"}
     body["candidates"][0]["finishReason"] = "MAX_TOKENS"
