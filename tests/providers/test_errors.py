@@ -1,10 +1,9 @@
-"""Error classification and secret scrubbing (SDK exceptions built by hand, no network)."""
+"""The error tree, the one status classification, and the helpers that word provider errors."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
-from google.genai import errors as genai_errors
 
 from prompt_analyzer.providers import (
     AuthError,
@@ -15,12 +14,7 @@ from prompt_analyzer.providers import (
     RateLimited,
     TransientError,
 )
-from prompt_analyzer.providers import gemini as gemini_mod
 from prompt_analyzer.providers.errors import error_for_status, error_text, one_line, response_excerpt
-
-from .helpers import ALL_SECRETS, KEYS, load_payload
-
-# ---------------------------------------------------------------- classification
 
 
 @pytest.mark.parametrize(
@@ -68,26 +62,6 @@ def test_response_excerpt() -> None:
 def test_messages_are_short_single_lines() -> None:
     msg = one_line("a\nb\t\tc " + "x" * 1000)
     assert "\n" not in msg and len(msg) <= 300 and msg.startswith("a b c")
-
-
-def test_gemini_errors() -> None:
-    key = KEYS["gemini"]
-    body = {"error": {"code": 400, "message": f"API key not valid. Please pass a valid API key. {key}",
-                      "status": "INVALID_ARGUMENT",
-                      "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}
-    err = gemini_mod.classify_api_error(genai_errors.ClientError(400, body), ALL_SECRETS)
-    assert isinstance(err, AuthError) and key not in err.message and "API key not valid" in err.message
-    err = gemini_mod.classify_api_error(genai_errors.ClientError(429, load_payload("gemini-429.json")["body"]), ())
-    assert isinstance(err, RateLimited) and err.retry_after == 26.0
-    err = gemini_mod.classify_api_error(
-        genai_errors.ServerError(503, {"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}), ()
-    )
-    assert isinstance(err, TransientError) and "UNAVAILABLE" in err.message
-    err = gemini_mod.classify_api_error(
-        genai_errors.ClientError(400, {"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}), ()
-    )
-    assert type(err) is PermanentError
-    assert isinstance(gemini_mod.classify_api_error(httpx.ReadTimeout("t"), ()), TransientError)
 
 
 def test_error_tree() -> None:

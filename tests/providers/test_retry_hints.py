@@ -7,15 +7,12 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from prompt_analyzer.providers import gemini
 from prompt_analyzer.providers.retry_hints import (
     parse_go_duration,
     parse_proto_duration,
     parse_retry_after,
     retry_from_message,
 )
-
-from .helpers import load_payload
 
 NOW = datetime(2025, 4, 21, 19, 13, 46, tzinfo=UTC).timestamp()
 
@@ -51,14 +48,6 @@ def test_parse_retry_after_case_insensitive_headers() -> None:
 )
 def test_parse_proto_duration(value: object, expected: float | None) -> None:
     assert parse_proto_duration(value) == expected
-
-
-def test_gemini_retry_info_from_real_body() -> None:
-    body = load_payload("gemini-429.json")["body"]
-    assert gemini.retry_delay(body) == 26.0
-    assert gemini.retry_delay(body["error"]) == 26.0  # also from the inner error object
-    assert gemini.retry_delay({"error": {"details": [{"@type": "x.QuotaFailure"}]}}) is None
-    assert gemini.retry_delay("garbage") is None
 
 
 @pytest.mark.parametrize(("value", "expected"), [("12ms", 0.012), ("6m0s", 360.0), ("1.5s", 1.5),
