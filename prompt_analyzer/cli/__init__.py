@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,8 @@ from ..logs import setup_logging
 from ..prompts import InputError
 from . import db, demo, prompts, run
 from ._context import Invocation
-from ._exec import EXIT_SIGINT, EXIT_USAGE, err, fail, out
+from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
+from ._options import OptionError, choice
 
 __all__ = ["app", "main"]
 
@@ -38,6 +40,15 @@ app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 
 
+class LogFormat(Enum):
+    text = "text"
+    json = "json"  # one object per line
+
+
+def _bad_log_format(value: str) -> str:
+    return f"--log-format must be {' or '.join(f.value for f in LogFormat)}, got {value!r}"
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"prompt-analyzer {__version__}")
@@ -52,23 +63,23 @@ def _global(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log lines.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")] = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json (one object per line).")] = "text",
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", help="text or json (one object per line).", parser=choice(LogFormat, _bad_log_format))]
+    = LogFormat.text,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
     inv = ctx.obj = Invocation(config=config, debug=debug)
-    if log_format not in ("text", "json"):
-        fail(inv, f"--log-format must be text or json, got {log_format!r}", EXIT_USAGE)
     level = logging.DEBUG if debug or verbose >= 2 else logging.INFO if verbose == 1 else logging.WARNING
     if quiet:
         level = logging.ERROR
-    setup_logging(level=level, fmt=log_format, secrets=inv.secrets)
+    setup_logging(level=level, fmt=log_format.value, secrets=inv.secrets)
 
 
 def main() -> None:
     """Entry point: bad input anywhere (even while parsing options) gives one line and exit 2."""
     try:
         app()
-    except (InputError, ConfigError) as e:
+    except (InputError, ConfigError, OptionError) as e:
         err.print(f"error: {e}", markup=False)
         sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -9,11 +10,11 @@ import typer
 
 from ..db import NewPrompt
 from ..engine.service import NotFound
-from ..prompts import check_text, parse_platforms, parse_uuid, read_import_file
+from ..prompts import check_text, parse_platforms, read_import_file
 from ..report import print_json
 from ._context import invocation
 from ._exec import EXIT_OK, execute, finish, out, settings_or_exit
-from ._options import JsonOpt, PlatformOpt
+from ._options import JsonOpt, PlatformOpt, PromptIdArg, uuid_of
 from .database import database
 
 app = typer.Typer(no_args_is_help=True, help="Manage tracked prompts.")
@@ -23,13 +24,13 @@ app = typer.Typer(no_args_is_help=True, help="Manage tracked prompts.")
 def add(
     ctx: typer.Context,
     text: Annotated[str, typer.Argument(help="The prompt text.")],
-    project: Annotated[str, typer.Option("--project", help="Project UUID.")],
+    project: Annotated[uuid.UUID, typer.Option("--project", help="Project UUID.", parser=uuid_of("--project"))],
     platform: PlatformOpt = None,
 ) -> None:
     """Track a new prompt."""
     inv = invocation(ctx)
     s = settings_or_exit(inv)
-    new = NewPrompt(parse_uuid(project, "--project"), check_text(text, s.run.max_prompt_chars),
+    new = NewPrompt(project, check_text(text, s.run.max_prompt_chars),
                     platforms=parse_platforms(platform or []))
 
     async def go() -> int:
@@ -62,13 +63,14 @@ def import_file(
 @app.command("list")
 def list_prompts(
     ctx: typer.Context,
-    project: Annotated[str | None, typer.Option("--project", help="Only this project.")] = None,
+    project: Annotated[uuid.UUID | None, typer.Option(
+        "--project", help="Only this project.", parser=uuid_of("--project", blank=True))] = None,
     inactive: Annotated[bool, typer.Option("--inactive", help="Include inactive prompts.")] = False,
     json_mode: JsonOpt = False,
 ) -> None:
     """List tracked prompts (paged from the database; any number of prompts)."""
     inv = invocation(ctx)
-    projects = [parse_uuid(project, "--project")] if project else []
+    projects = [project] if project else []
 
     async def go() -> int:
         s = inv.load_settings()
@@ -91,17 +93,16 @@ def list_prompts(
 
 @app.command("deactivate")
 def deactivate(
-    ctx: typer.Context, prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")]
+    ctx: typer.Context, prompt_id: PromptIdArg
 ) -> None:
     """Stop tracking a prompt (its history stays)."""
     inv = invocation(ctx)
-    pid = parse_uuid(prompt_id, "prompt id")
 
     async def go() -> int:
         async with database(inv) as db:
-            if not await db.store.deactivate_prompt(pid):
-                raise NotFound(f"no prompt {pid}")
-            out.print(f"deactivated {pid}")
+            if not await db.store.deactivate_prompt(prompt_id):
+                raise NotFound(f"no prompt {prompt_id}")
+            out.print(f"deactivated {prompt_id}")
             return EXIT_OK
 
     finish(execute(inv, go))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,7 @@ from ..engine.service import (
     prepare_rerun,
     prepare_run,
 )
-from ..prompts import parse_platforms, parse_uuid
+from ..prompts import parse_platforms
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, Phase, invocation
 from ._exec import (
@@ -37,7 +38,7 @@ from ._exec import (
     out,
     say,
 )
-from ._options import JsonOpt, PlatformOpt
+from ._options import JsonOpt, PlatformOpt, PromptIdArg, uuid_of
 from .database import database
 from .hooks import Hooks
 
@@ -96,7 +97,8 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
 
 def run(
     ctx: typer.Context,
-    project: Annotated[list[str] | None, typer.Option("--project", help="Only this project (repeatable).")] = None,
+    project: Annotated[list[uuid.UUID] | None, typer.Option(
+        "--project", help="Only this project (repeatable).", parser=uuid_of("--project"))] = None,
     platform: PlatformOpt = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most N prompts.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Idempotency key (default daily:<UTC date>).")] = None,
@@ -108,7 +110,7 @@ def run(
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
-    projects = [parse_uuid(p, "--project") for p in project or []]
+    projects = project or []
     platforms = parse_platforms(platform or []) or []
     batch_key = key or default_key()
 
@@ -153,21 +155,20 @@ def run(
 
 def prompt_cmd(
     ctx: typer.Context,
-    prompt_id: Annotated[str, typer.Argument(help="The prompt's id.")],
+    prompt_id: PromptIdArg,
     platform: PlatformOpt = None,
     json_mode: JsonOpt = False,
 ) -> None:
     """Run one prompt now and show each platform's answer."""
     inv = invocation(ctx)
-    pid = parse_uuid(prompt_id, "prompt id")
     platforms = parse_platforms(platform or []) or []
 
     async def go() -> int:
         s = inv.load_settings()
         async with database(inv) as db:
-            prep = await prepare_prompt(db, s, pid, platforms)
+            prep = await prepare_prompt(db, s, prompt_id, platforms)
             code = await drive(inv, db, prep, json_mode=json_mode)
-            job = await db.store.job_for_prompt(prep.batch["id"], pid)
+            job = await db.store.job_for_prompt(prep.batch["id"], prompt_id)
             if job is not None and not json_mode:
                 render_prompt_result(out, await db.store.responses_for_job(job["id"]))
             return code

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import psycopg
 
+from prompt_analyzer.cli.demo import Profile
+from prompt_analyzer.simulator import PROFILES
+
 TABLES = ("prompt_tracking", "analysis_batches", "analysis_jobs", "ai_responses", "ai_response_citations")
 
 
@@ -52,3 +55,7 @@ def test_demo_uses_the_database_named_for_it(db_url: str, tmp_path: Path) -> Non
     assert c["prompt_tracking"] == 2 and c["analysis_batches"] == 1 and c["ai_responses"] == 8, c
     assert "embedded" not in r.stderr and "ignores DATABASE_URL" not in r.stderr
     assert not (tmp_path / "home" / "postgres").exists()
+
+
+def test_the_profile_choices_are_the_simulators() -> None:
+    assert [p.value for p in Profile] == list(PROFILES)
