@@ -1,19 +1,12 @@
-"""`db migrate` through the CLI, 1 MB answers stored intact, JSON log lines, a platform without a key."""
+"""1 MB answers stored intact, through `analyze run`.
+
+(`db migrate` through the CLI is in tests/cli/test_db.py, the unconfigured platform's warning in
+tests/cli/test_run.py.)
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-
 from ..harness import Env
-
-
-async def test_db_migrate_twice(env: Env, make_database: Callable[[], str]) -> None:
-    url = make_database()
-    first = await env.analyze("db", "migrate", DATABASE_URL=url)
-    assert first.code == 0 and "applied 0001_schema" in first.stdout, first.stderr
-    second = await env.analyze("db", "migrate", DATABASE_URL=url)
-    assert second.code == 0 and "up to date" in second.stdout and "applied" not in second.stdout
 
 
 async def test_one_megabyte_answer_is_stored_intact(env: Env) -> None:
@@ -26,14 +19,3 @@ async def test_one_megabyte_answer_is_stored_intact(env: Env) -> None:
     for row in rows:
         assert len(row["response_text"].encode()) >= 1_000_000
         assert row["status"] == "success"
-
-
-async def test_json_logs_and_unconfigured_platform(env: Env) -> None:
-    await env.add_prompts(["log me"])
-    r = await env.analyze("--log-format", "json", "run", "--key", "logs", PERPLEXITY_API_KEY="")
-    assert r.code == 0, r.stderr
-    lines = [json.loads(x) for x in r.stderr.splitlines() if x.startswith("{")]
-    warn = [x for x in lines if x["level"] == "warning" and "perplexity" in x["message"]]
-    assert len(warn) == 1 and "not configured" in warn[0]["message"]
-    assert {"time", "level", "event", "message", "platform", "batch"} <= set(warn[0])
-    assert warn[0]["event"] == "platform_skipped" and warn[0]["platform"] == "perplexity"

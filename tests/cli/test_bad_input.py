@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -13,23 +10,9 @@ import pytest
 
 from prompt_analyzer.db import Store
 
+from .helpers import analyze, one_line_error
+
 PROJECT = "33333333-3333-3333-3333-333333333333"
-
-
-def analyze(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    base.pop("PROMPT_ANALYZER_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "prompt_analyzer", *args], env={**base, **(env or {})},
-        capture_output=True, text=True, timeout=timeout, check=False,
-    )
-
-
-def one_line_error(r: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    assert needle in r.stderr, r.stderr
-    assert r.stderr.count("error:") == 1
 
 
 @pytest.fixture
