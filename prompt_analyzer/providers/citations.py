@@ -10,13 +10,14 @@ them.  Positions are 1-based.  A URL both cited and retrieved is one citation wi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from .results import Citation
 
-__all__ = ["CitationBuilder", "domain_of", "normalize_url"]
+__all__ = ["CitationBuilder", "domain_from_title", "domain_of", "normalize_url", "numbered_markers"]
 
 
 def normalize_url(url: str) -> str:
@@ -153,3 +154,15 @@ class CitationBuilder:
 def domain_from_title(title: str | None) -> str | None:
     """Public for Gemini: the bare domain its grounding chunks carry as a title."""
     return _bare_domain(title)
+
+
+_MARKER = re.compile(r"\[(\d{1,4}(?:\s*,\s*\d{1,4})*)\]")
+
+
+def numbered_markers(text: str) -> dict[int, int]:
+    """``[n]`` / ``[n, m]`` markers in an answer (Perplexity's): number -> offset of its first appearance."""
+    first: dict[int, int] = {}
+    for m in _MARKER.finditer(text):
+        for part in m.group(1).split(","):
+            first.setdefault(int(part), m.start())
+    return first

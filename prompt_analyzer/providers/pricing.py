@@ -22,6 +22,7 @@ __all__ = [
     "load_price_table",
     "lookup_price",
     "price_for",
+    "reported_cost",
 ]
 
 _MTOK = Decimal(1_000_000)
@@ -151,3 +152,19 @@ def compute_cost(
         return None
     tokens = (Decimal(input_tokens) * price.input_per_mtok + Decimal(output_tokens) * price.output_per_mtok) / _MTOK
     return tokens + price.fee_for_request(search_context_size) + Decimal(max(searches, 0)) * price.search_fee
+
+
+def reported_cost(value: Any) -> Decimal | None:
+    """The provider's own figure for a call (Perplexity's ``usage.cost``: a number or ``{total_cost}``).
+
+    Kept beside ours in the metadata, never used as ours: it is what the provider says it billed.
+    """
+    if isinstance(value, dict):
+        value = value.get("total_cost")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        d = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return d if d.is_finite() else None

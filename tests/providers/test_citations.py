@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompt_analyzer.providers import Citation
-from prompt_analyzer.providers.citations import CitationBuilder, domain_from_title, domain_of, normalize_url
+from prompt_analyzer.providers.citations import (
+    CitationBuilder,
+    domain_from_title,
+    domain_of,
+    normalize_url,
+    numbered_markers,
+)
 
 
 @pytest.mark.parametrize(
@@ -131,3 +137,7 @@ def test_builder_positions_are_1_to_n_and_unique(entries: list[tuple[str, bool, 
     assert flags == sorted(flags, reverse=True)
     cited_urls = {normalize_url(u) for u, cited, _ in entries if cited}
     assert {c.url for c in out if c.cited} == cited_urls
+
+
+def test_numbered_markers_first_offset_of_each_number() -> None:
+    assert numbered_markers("A [1]. B [2, 1][3,4] and [12] [x] [] [99999]") == {1: 2, 2: 9, 3: 15, 4: 15, 12: 25}

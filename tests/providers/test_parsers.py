@@ -16,21 +16,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prompt_analyzer.config import PlatformSettings
 from prompt_analyzer.providers import (
     MalformedResponse,
     PermanentError,
     ProviderResult,
-    perplexity,
 )
 
-from .helpers import load_payload, make_settings, offline_provider
+from .helpers import load_payload, offline_provider
 
 Reader = Callable[[Any], ProviderResult]
-
-
-def _old(parser: Callable[..., ProviderResult], s: PlatformSettings) -> Reader:
-    return lambda body: parser(body, s)
 
 
 # What ask() does with a decoded 200 body (parse, cost, flags), per wire format.
@@ -39,10 +33,8 @@ PARSERS: dict[str, tuple[Reader, str]] = {
     "openai-plain": (offline_provider("openai").result, "openai-responses-plain.json"),
     "claude": (offline_provider("claude").result, "anthropic-web-search.json"),
     "gemini": (offline_provider("gemini", model="gemini-2.5-flash").result, "gemini-grounding.json"),
-    "sonar": (_old(perplexity.parse_sonar, make_settings("perplexity")), "perplexity-sonar-docs-example.json"),
-    "agent": (
-        _old(perplexity.parse_agent, make_settings("perplexity", api="agent")), "perplexity-agent-responses.json"
-    ),
+    "sonar": (offline_provider("perplexity").result, "perplexity-sonar-docs-example.json"),
+    "agent": (offline_provider("perplexity", api="agent").result, "perplexity-agent-responses.json"),
 }
 
 
@@ -100,29 +92,7 @@ def test_one_megabyte_answer_intact() -> None:
     assert offline_provider("gemini").result(body).text == big
     body = load_payload("perplexity-sonar-docs-example.json")
     body["choices"][0]["message"]["content"] = big
-    assert perplexity.parse_sonar(body, make_settings("perplexity")).text == big
-
-
-def test_agent_failed_status() -> None:
-    body = load_payload("perplexity-agent-responses.json")
-    body["status"] = "failed"
-    body["error"] = {"code": "internal_error", "message": "upstream model failed"}
-    s = make_settings("perplexity", api="agent")
-    with pytest.raises(MalformedResponse, match="upstream model failed"):
-        perplexity.parse_agent(body, s)
-    body["error"] = {"code": "invalid_request", "message": "unsupported preset"}
-    with pytest.raises(PermanentError, match="unsupported preset"):
-        perplexity.parse_agent(body, s)
-
-
-def test_sonar_markers_and_fallback_to_search_results() -> None:
-    body = load_payload("perplexity-sonar-docs-example.json")
-    del body["citations"]
-    body["choices"][0]["message"]["content"] = "Answer [4][9] and [2, 4]."
-    r = perplexity.parse_sonar(body, make_settings("perplexity"))
-    assert [(c.domain, c.cited) for c in r.citations] == [
-        ("space.com", True), ("esa.int", True), ("en.wikipedia.org", False), ("science.nasa.gov", False)
-    ]
+    assert offline_provider("perplexity").result(body).text == big
 
 
 # ---------------------------------------------------------------- fuzzing

@@ -13,6 +13,7 @@ from prompt_analyzer.providers.pricing import (
     lookup_price,
     parse_price_table,
     price_for,
+    reported_cost,
 )
 
 from .helpers import make_settings
@@ -113,3 +114,10 @@ def test_parse_price_table_rejects_bad_values() -> None:
         parse_price_table('[models.x]\ninput_per_mtok = "a"\noutput_per_mtok = 1\n')
     t = parse_price_table('[models.X]\ninput_per_mtok = 0.1\noutput_per_mtok = 0.2\n')
     assert t["x"].input_per_mtok == Decimal("0.1")
+
+
+def test_reported_cost_reads_perplexitys_own_figure() -> None:
+    assert reported_cost({"input_tokens_cost": 0.1, "total_cost": 0.007842}) == Decimal("0.007842")
+    assert reported_cost(0.5) == Decimal("0.5") and reported_cost("0.25") == Decimal("0.25")
+    for junk in (None, True, "n/a", float("nan"), {"total_cost": None}, [1]):
+        assert reported_cost(junk) is None
