@@ -1,7 +1,8 @@
 """Provider-neutral citation helpers: one URL form, one domain rule, one dedupe rule.
 
 Every platform reports sources differently; analytics group and count them across platforms, so
-URLs are normalised the same way everywhere and each answer lists a URL once.
+URLs are normalised the same way everywhere (with ``yarl``) and each answer lists a URL once.  Each
+:class:`~.results.Citation` also carries its *site*, the registrable domain (see :mod:`.sites`).
 
 Position rule (all platforms): sources the answer text cites come first, in order of first
 appearance in the text; sources that were only retrieved follow, in the order the provider listed
@@ -15,49 +16,125 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from .results import Citation
+from yarl import URL
 
-__all__ = ["CitationBuilder", "domain_from_title", "domain_of", "normalize_url", "numbered_markers"]
+from .results import Citation
+from .sites import site_of
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "CitationBuilder",
+    "domain_from_title",
+    "domain_of",
+    "normalize_url",
+    "numbered_markers",
+    "site_of",
+]
+
+# Click identifiers ad and mail platforms append to links; like ``utm_*``, they name the visit, not the page.
+TRACKING_PARAMS = frozenset({
+    "gclid", "dclid", "gbraid", "wbraid",  # Google Ads / Display & Video (DoubleClick), iOS app campaigns
+    "srsltid",  # Google Merchant Center auto-tagging of organic shopping results
+    "fbclid", "igshid",  # Meta: Facebook click id, Instagram share id
+    "msclkid",  # Microsoft Advertising
+    "yclid",  # Yandex Direct
+    "mc_cid", "mc_eid",  # Mailchimp campaign and subscriber
+    "_hsenc", "_hsmi",  # HubSpot email
+    "ref_src",  # X/Twitter embeds (ref_src=twsrc^tfw)
+})
+
+
+def _tracking(piece: str) -> bool:
+    key = piece.split("=", 1)[0].lower()
+    return key.startswith("utm_") or key in TRACKING_PARAMS
+
+
+def _kept_query(query: str) -> str:
+    """Filter the raw ``&``-separated pieces, so the kept ones stay as they were and in order."""
+    return "&".join(piece for piece in query.split("&") if piece and not _tracking(piece))
 
 
 def normalize_url(url: str) -> str:
-    """Lowercase scheme and host, drop ``utm_*`` params and the fragment; never raises.
+    """One form per page; never raises, and normalising twice changes nothing.
 
-    Tracking params and fragments make the same page look like many; the rest of the query is kept
-    in order because it can identify the page (``?id=42``).  Garbage comes back stripped but
-    otherwise unchanged, so nothing a provider sends is lost.
+    An absolute URL with a host: scheme and host lowercased, the host in IDNA (``xn--``) form and the
+    scheme's default port dropped (the authority is rebuilt by ``yarl``); percent-encoding normalised
+    as RFC 3986 (6.2.2) says: ``%7e`` is ``~`` (unreserved characters decoded), hex digits upper
+    case, nothing else decoded or encoded, so a provider's raw URL is otherwise kept as sent; the
+    fragment, ``utm_*`` and the click ids of :data:`TRACKING_PARAMS` removed; the rest of the query
+    kept in order because it can identify the page (``?id=42``); an empty http(s) path is ``/``.
+    Anything else (no scheme or no host) only loses the fragment and tracking params; garbage comes
+    back stripped but otherwise unchanged, so nothing a provider sends is lost.
     """
     if not isinstance(url, str):
         return ""
     text = url.strip()
+    once = _normalize(text).strip()
+    # Every step above is idempotent; should some input still prove otherwise, the stripped text
+    # stands, which keeps normalize_url idempotent by construction.
+    return once if _normalize(once).strip() == once else text
+
+
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _pct(text: str) -> str:
+    """RFC 3986 6.2.2.1-2: decode percent-encoded unreserved characters, upper-case the other escapes."""
+    def one(m: re.Match[str]) -> str:
+        c = chr(int(m.group(1), 16))
+        return c if c in _UNRESERVED else "%" + m.group(1).upper()
+
+    return _PCT.sub(one, text) if "%" in text else text
+
+
+def _normalize(text: str) -> str:
     try:
         parts = urlsplit(text)
-        scheme = parts.scheme.lower()
+        if parts.scheme and parts.netloc:
+            authority = URL(f"{parts.scheme}://{parts.netloc}")  # lowercase, IDNA, default port dropped
+            if authority.raw_host:
+                path = _pct(parts.path) or ("/" if authority.scheme in ("http", "https") else "")
+                query = _kept_query(_pct(parts.query))
+                return f"{authority}{path}?{query}" if query else f"{authority}{path}"
+    except (ValueError, TypeError, UnicodeError):
+        pass
+    return _loose(text)
+
+
+def _loose(text: str) -> str:
+    """A reference without scheme or host (or one yarl refuses): scheme and host lowercased only."""
+    try:
+        parts = urlsplit(text)
         netloc = parts.netloc
         if netloc:
             userinfo, sep, hostport = netloc.rpartition("@")
             # Lowercase only the host: a path or user part can be case-sensitive.
             netloc = f"{userinfo}{sep}{hostport.lower()}"
-        # Filter the raw ``&``-separated pieces so the kept ones stay byte-for-byte and in order.
-        query = "&".join(
-            piece for piece in parts.query.split("&") if piece and not piece.lower().startswith("utm_")
-        )
+        scheme = parts.scheme.lower()
         path = parts.path
         if not path and netloc and scheme in ("http", "https"):
             path = "/"
-        return urlunsplit((scheme, netloc, path, query, ""))
+        return urlunsplit((scheme, netloc, path, _kept_query(parts.query), ""))
     except (ValueError, TypeError, UnicodeError):
         return text
 
 
 def domain_of(url: str) -> str:
-    """Host without ``www.`` and port, lowercased; ``""`` when there is none (never raises)."""
+    """Host (IDNA form) without ``www.``, port and trailing dot, lowercased; ``""`` when there is none.
+
+    Never raises.
+    """
     if not isinstance(url, str):
         return ""
+    text = url.strip()
     try:
-        host = urlsplit(url.strip()).hostname or ""
+        host = URL(text).raw_host or ""
     except (ValueError, TypeError, UnicodeError):
-        return ""
+        try:
+            host = urlsplit(text).hostname or ""
+        except (ValueError, TypeError, UnicodeError):
+            return ""
     host = host.lower().rstrip(".")
     return host[4:] if host.startswith("www.") else host
 

@@ -10,16 +10,23 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .sites import site_of
+
 __all__ = ["Answer", "Citation", "ProviderResult", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
 class Citation:
     url: str  # normalised (see providers.citations.normalize_url)
-    domain: str  # host without "www."
+    domain: str  # host without "www." (Gemini: the site its redirect link stands for)
     title: str | None
     position: int  # 1-based order of first appearance within the answer
     cited: bool  # True: the answer text cites it; False: only retrieved
+    site: str = ""  # registrable domain of ``domain`` (providers.sites.site_of); derived when not given
+
+    def __post_init__(self) -> None:
+        if not self.site and self.domain:
+            object.__setattr__(self, "site", site_of(self.domain))
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""normalize_url / domain_of / CitationBuilder: one URL form and one dedupe rule for every platform."""
+"""normalize_url / domain_of / CitationBuilder: one URL form, one domain and site rule, one dedupe rule."""
 
 from __future__ import annotations
 
@@ -30,6 +30,28 @@ from prompt_analyzer.providers.citations import (
         ("not a url", "not a url"),
         ("", ""),
         ("http://[::1", "http://[::1"),  # invalid IPv6: returned stripped, not raised
+        # yarl: default ports, IDNA, case; RFC 3986 percent-encoding; click ids
+        ("HTTP://Example.COM:80/a?utm_source=x&gclid=1&q=2#frag", "http://example.com/a?q=2"),
+        ("https://example.com:443/", "https://example.com/"),
+        ("https://example.com:443", "https://example.com/"),
+        ("http://example.com:443/", "http://example.com:443/"),  # not the scheme's default port
+        ("https://a.com/%7euser/%7Ex?k=%7e", "https://a.com/~user/~x?k=~"),
+        ("https://a.com/a%2fb?x=%2b&y=%26&z=%c3%a9", "https://a.com/a%2Fb?x=%2B&y=%26&z=%C3%A9"),  # reserved stay
+        ("https://a.com/%zz", "https://a.com/%zz"),  # not an escape: left alone
+        ("http://bücher.example/ü", "http://xn--bcher-kva.example/ü"),
+        ("http://XN--BCHER-KVA.example/", "http://xn--bcher-kva.example/"),
+        ("http://[2001:DB8::1]:8080/x#f", "http://[2001:db8::1]:8080/x"),
+        ("http://[::1]:80/", "http://[::1]/"),
+        ("http://127.0.0.1:8000/p?fbclid=z", "http://127.0.0.1:8000/p"),
+        ("http://localhost/", "http://localhost/"),
+        ("https://x.com/p?GCLID=1&id=7&msclkid=2&dclid=3&gbraid=4&wbraid=5&srsltid=6&yclid=7&mc_cid=8&mc_eid=9"
+         "&_hsenc=a&_hsmi=b&igshid=c&ref_src=twsrc%5Etfw&utm%5Fmedium=e", "https://x.com/p?id=7"),
+        ("https://x.com/p?ref=home&gclidx=1", "https://x.com/p?ref=home&gclidx=1"),  # only whole names
+        ("//example.com/x?utm_source=y#top", "//example.com/x"),  # no scheme: only tracking and fragment go
+        ("mailto:Someone@Example.com", "mailto:Someone@Example.com"),
+        # a raw space is not encoded (Gemini sends such links; the stored URL is the one it sent)
+        ("https://www.google.com/search?q=weather+in+San Francisco, CA,+US",
+         "https://www.google.com/search?q=weather+in+San Francisco, CA,+US"),
     ],
 )
 def test_normalize_url(raw: str, expected: str) -> None:
@@ -51,6 +73,10 @@ def test_normalize_url_non_string() -> None:
         ("https://wwwexample.com/", "wwwexample.com"),
         ("garbage", ""),
         ("http://[::1", ""),
+        ("http://bücher.example/", "xn--bcher-kva.example"),
+        ("http://[::1]:8080/", "::1"),
+        ("http://127.0.0.1/", "127.0.0.1"),
+        ("https://a.com:99999/", "a.com"),  # yarl refuses the port; the host still counts
     ],
 )
 def test_domain_of(url: str, domain: str) -> None:
@@ -81,6 +107,43 @@ def test_builder_dedupes_and_prefers_cited() -> None:
     ]
 
 
+def test_builder_dedupes_equivalent_encodings() -> None:
+    b = CitationBuilder()
+    b.add("https://a.com/%7Euser?gclid=1", cited=False)
+    b.add("HTTPS://A.COM:443/~user#bio", "A", cited=True, at=3)
+    assert b.build() == [Citation("https://a.com/~user", "a.com", "A", 1, True)]
+
+
+@pytest.mark.parametrize(
+    ("url", "domain", "site"),
+    [
+        ("https://en.m.wikipedia.org/wiki/Paris", "en.m.wikipedia.org", "wikipedia.org"),
+        ("https://blog.example.co.uk/p", "blog.example.co.uk", "example.co.uk"),
+        ("https://www.bbc.co.uk/news", "bbc.co.uk", "bbc.co.uk"),
+        ("https://user.github.io/x", "user.github.io", "user.github.io"),  # github.io is a public suffix
+        ("https://bücher.example/", "xn--bcher-kva.example", "xn--bcher-kva.example"),  # .example: no known suffix
+        ("https://www.xn--bcher-kva.de/", "xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("https://shop.пример.рф/", "shop.xn--e1afmkfd.xn--p1ai", "xn--e1afmkfd.xn--p1ai"),
+        ("http://localhost:8080/", "localhost", "localhost"),
+        ("http://192.168.1.20/a", "192.168.1.20", "192.168.1.20"),
+        ("http://[2001:db8::1]/a", "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_each_citation_has_its_site(url: str, domain: str, site: str) -> None:
+    b = CitationBuilder()
+    b.add(url, cited=True)
+    (c,) = b.build()
+    assert (c.domain, c.site) == (domain, site)
+
+
+def test_gemini_redirects_take_domain_and_site_from_the_title() -> None:
+    b = CitationBuilder()
+    link = "https://vertexaisearch.cloud.google.com/grounding-api-redirect/AUZIYQ"
+    b.add(link, "forecast.weather.gov", cited=True, domain=domain_from_title("forecast.weather.gov"))
+    (c,) = b.build()
+    assert (c.url, c.domain, c.site) == (link, "forecast.weather.gov", "weather.gov")
+
+
 def test_builder_call_order_without_offsets() -> None:
     b = CitationBuilder()
     for u in ("https://x.com/1", "https://x.com/2", "https://x.com/1"):
@@ -93,7 +156,7 @@ def test_builder_domain_override_and_title_backfill() -> None:
     b.add("https://vertexaisearch.cloud.google.com/r/abc", None, cited=False, domain="weather.gov")
     b.add("https://vertexaisearch.cloud.google.com/r/abc", "weather.gov", cited=False)
     (c,) = b.build()
-    assert c.domain == "weather.gov" and c.title == "weather.gov"
+    assert c.domain == "weather.gov" and c.title == "weather.gov" and c.site == "weather.gov"
 
 
 @given(st.text())
@@ -110,7 +173,7 @@ _urls = st.builds(
     st.sampled_from(["http", "HTTPS", "https"]),
     st.from_regex(r"(www\.)?[A-Za-z0-9]{1,10}\.(com|org|CO\.uk)", fullmatch=True),
     st.from_regex(r"[A-Za-z0-9/_%\-]{0,20}", fullmatch=True),
-    st.sampled_from(["", "?a=1", "?utm_source=x", "?a=1&utm_medium=y&b=2"]),
+    st.sampled_from(["", "?a=1", "?utm_source=x", "?a=1&utm_medium=y&b=2", "?gclid=1&a=%7e", "?fbclid=2"]),
     st.sampled_from(["", "#top"]),
 )
 
@@ -118,7 +181,7 @@ _urls = st.builds(
 @given(_urls)
 def test_normalize_url_properties(url: str) -> None:
     out = normalize_url(url)
-    assert "utm_" not in out and "#" not in out
+    assert "utm_" not in out and "#" not in out and "clid" not in out
     assert out.split("://", 1)[0] == out.split("://", 1)[0].lower()
     assert domain_of(out) == domain_of(url)
     assert not domain_of(out).startswith("www.")
