@@ -24,7 +24,7 @@ from ..engine.service import (
 )
 from ..prompts import parse_platforms
 from ..report import make_reporter, print_json, render_prompt_result
-from ._context import Invocation, Phase, invocation
+from ._context import Invocation, invocation
 from ._exec import (
     EXIT_FAILED,
     EXIT_OK,
@@ -137,7 +137,7 @@ def run(
                        f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
                        f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
                 inv.report = await batch_report(db, b)
-                inv.phase = Phase.DONE
+                inv.batch_ended()  # nothing to run: a signal is ignored from here on
                 if json_mode:
                     print_json(inv.report)
                 say(msg)
