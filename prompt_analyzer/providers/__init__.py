@@ -3,6 +3,17 @@
 Clients never retry (SDK retries are off); the engine owns retries, pacing and circuit breaking.
 Create one provider per platform per run with :func:`make_provider` and ``aclose()`` it at the end:
 each holds one connection pool sized to the platform's ``max_concurrency``.
+
+One place per policy:
+
+- ``base``: the one ``ask()`` (timing, error classification, decoding, parsing, cost);
+- ``errors``: the error tree and the one status classification; ``retry_hints``: the Retry-After
+  parser and the other wait hints; ``results``: the result shapes; ``pricing``: prices and cost;
+  ``citations`` / ``sites``: URL normalisation, dedupe, positions, domains and registrable domains;
+  ``json_fields``: safe reads of decoded JSON;
+- clients (how to send, which SDK errors mean what): ``openai_``, ``claude``, ``gemini``, ``perplexity``;
+- wire formats (a body to an answer): ``openai_responses`` (also Perplexity's Agent API messages),
+  ``anthropic_messages``, ``gemini_generate``, ``perplexity_sonar``, ``perplexity_agent``.
 """
 
 from __future__ import annotations
