@@ -51,6 +51,7 @@ class CitationRow:
     domain: str
     title: str | None
     cited: bool
+    site: str | None = None  # registrable domain (public-suffix list); None in rows of older versions
 
 
 @dataclass(slots=True)
@@ -472,12 +473,13 @@ class Store:
                 )
             if cites:
                 await conn.execute(
-                    """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited)
-                       SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bool[])
+                    """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited, site)
+                       SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bool[],
+                                            %s::text[])
                        ON CONFLICT (ai_response_id, url) DO NOTHING""",
                     ([rid for rid, _ in cites], [c.position for _, c in cites], [_text(c.url) for _, c in cites],
                      [_text(c.domain) for _, c in cites], [_text(c.title) for _, c in cites],
-                     [c.cited for _, c in cites]),
+                     [c.cited for _, c in cites], [_text(c.site) for _, c in cites]),
                 )
             await conn.execute(_RECOMPUTE_JOBS, {"jobs": jobs})
 
@@ -596,7 +598,8 @@ class Store:
         return await self.fetchall(
             """SELECT r.*, coalesce(
                    (SELECT json_agg(json_build_object('position', c.position, 'url', c.url, 'domain', c.domain,
-                                                      'title', c.title, 'cited', c.cited) ORDER BY c.position)
+                                                      'site', c.site, 'title', c.title, 'cited', c.cited)
+                                    ORDER BY c.position)
                     FROM ai_response_citations c WHERE c.ai_response_id = r.id), '[]') AS citations
                FROM ai_responses r WHERE r.analysis_job_id = %s ORDER BY r.platform""",
             (job_id,),

@@ -47,7 +47,8 @@ async def test_after_an_auth_error_no_more_calls_leave(env: Env) -> None:
     """Workers already waiting in the pacer must not send once the breaker is open."""
     key = env.env()["OPENAI_API_KEY"]
     env.sim.set_config(env.sim.config.with_platform("openai", invalid_keys=(key,)))
-    env.write_config(platform_config(openai={"rpm": 300, "max_concurrency": 20}))
+    # 0.5 s between calls: the first 401 is back long before the next slot, even on a loaded machine
+    env.write_config(platform_config(openai={"rpm": 120, "max_concurrency": 10}))
     await env.add_prompts([f"auth {i}" for i in range(30)])
     r = await env.analyze("run", "--key", "auth", "--json")
     assert r.code == 1, r.stderr[-2000:]

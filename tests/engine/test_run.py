@@ -29,8 +29,10 @@ async def test_happy_path_all_platforms(env: Env) -> None:
     assert len(rows) == 32 and {r["status"] for r in rows} == {"success"}
     assert all(r["attempts"] == 1 and r["tokens_used"] and r["cost"] is not None for r in rows)
     assert all(r["response_text"] and r["model_version"] and r["execution_time_ms"] is not None for r in rows)
-    cites = await env.store.fetchall("SELECT count(*) AS n, bool_or(cited) AS c FROM ai_response_citations")
+    cites = await env.store.fetchall("SELECT count(*) AS n, bool_or(cited) AS c, count(site) AS sites "
+                                     "FROM ai_response_citations")
     assert cites[0]["n"] > 32 and cites[0]["c"]
+    assert cites[0]["sites"] == cites[0]["n"]  # every citation has its registrable domain
     jobs = await env.store.fetchall("SELECT status, completed_platforms, failed_platforms FROM analysis_jobs")
     assert {(j["status"], j["completed_platforms"], j["failed_platforms"]) for j in jobs} == {("completed", 4, 0)}
     answered = await _answered(env)
