@@ -19,7 +19,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .engine.runner import Progress
+from .engine.figures import BatchReport
+from .engine.progress import Progress
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -93,7 +94,7 @@ class Reporter:
     def stop(self) -> None:
         pass
 
-    def summary(self, report: dict[str, Any]) -> None:
+    def summary(self, report: BatchReport) -> None:
         self.line(
             f"batch {report['key']} {report['status']}: {report['completed_jobs']}/{report['total_jobs']} prompts "
             f"completed, {report['failed_jobs']} failed, cost ${report['cost_usd']:.4f}"
@@ -165,7 +166,7 @@ class LiveReporter(Reporter):
             head.append(f"  stopping ({progress.stopping}): letting calls in flight finish", style="yellow")
         return Group(head, t)
 
-    def summary(self, report: dict[str, Any]) -> None:
+    def summary(self, report: BatchReport) -> None:
         t = Table(title=Text(f"batch {_plain(report['key'])}: {_plain(report['status'])}"))
         for col in ("platform", "success", "error", "pending", "tokens", "cost", "p50", "p95", "429s"):
             t.add_column(col, justify="left" if col == "platform" else "right")

@@ -9,11 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import typer
 
 from ..config import Settings, load_settings
+from ..engine.figures import BatchReport
 
 
 class Phase(Enum):
@@ -36,7 +37,7 @@ class Invocation:
     runner: Stoppable | None = None  # the batch being run, which a signal asks to stop cleanly
     phase: Phase = Phase.SETUP
     signal: str | None = None  # the signal that ended the command before a batch started
-    report: dict[str, Any] | None = None  # the last batch report, for metrics and the webhook
+    report: BatchReport | None = None  # the last batch report, for metrics and the webhook
 
     def load_settings(self) -> Settings:
         if self.settings is None:

@@ -9,9 +9,9 @@ import time
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
 
 from .. import ops
+from ..engine.figures import BatchReport
 
 log = logging.getLogger("prompt_analyzer")
 
@@ -37,7 +37,7 @@ class Hooks:
                 if problem:
                     log.warning("%s", problem)
 
-    async def finish(self, code: int, duration_s: float, report: dict[str, Any] | None) -> None:
+    async def finish(self, code: int, duration_s: float, report: BatchReport | None) -> None:
         text = ops.render_metrics(
             report or {}, now=time.time(), duration_s=duration_s,
             previous=ops.read_previous(self.metrics_file) if self.metrics_file else None, exit_code=code,

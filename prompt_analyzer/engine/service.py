@@ -17,6 +17,7 @@ from ..config import PLATFORMS, ConfigError, Settings
 from ..db import Database
 from ..providers import Provider, make_provider
 from ..statuses import FINISHED
+from .figures import BatchReport, PlatformFigures, TopErrorEntry
 from .runner import Outcome, Runner
 from .spool import Spool
 
@@ -163,16 +164,16 @@ def _num(v: Any) -> Any:
     return v
 
 
-async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | None = None) -> dict[str, Any]:
+async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | None = None) -> BatchReport:
     """The figures of a batch by platform, as ``status --json`` and ``run --json`` print them."""
     store = db.store
     stats = {r["platform"]: r for r in await store.platform_stats(batch["id"])}
     counts = await store.pair_counts(batch["id"])
     errors = await store.top_errors(batch["id"])
-    platforms: dict[str, Any] = {}
+    platforms: dict[str, PlatformFigures] = {}
     for name in sorted(set(counts) | set(stats), key=lambda n: PLATFORMS.index(n) if n in PLATFORMS else 99):
         s, c = stats.get(name, {}), counts.get(name, {})
-        entry: dict[str, Any] = {
+        entry: PlatformFigures = {
             "total": int(c.get("total", 0)),
             "success": int(c.get("success", 0)),
             "error": int(c.get("error", 0)),
@@ -184,7 +185,7 @@ async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | N
             "p95_ms": _num(s.get("p95_ms")),
             "attempts": int(s.get("attempts", 0) or 0),
             "top_errors": [
-                {"class": e["error_class"], "message": e["message"], "count": int(e["n"])}
+                TopErrorEntry({"class": e["error_class"], "message": e["message"], "count": int(e["n"])})
                 for e in errors if e["platform"] == name
             ][:3],
         }
@@ -193,7 +194,7 @@ async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | N
             entry["run"] = {"calls": pp.calls, "rate_limited": pp.rate_limited, "retries": pp.retries,
                             "circuit_open": pp.breaker}
         platforms[name] = entry
-    report: dict[str, Any] = {
+    report: BatchReport = {
         "batch_id": str(batch["id"]),
         "key": batch["idempotency_key"],
         "trigger": batch["trigger"],
