@@ -6,35 +6,33 @@ source is *cited* when the answer references it with a numbered marker ``[n]`` (
 ``citations`` names every source the answer could draw on (in practice the whole search result
 list), so membership in it alone says nothing about attribution; the markers do.  Cited positions
 follow the first marker's place in the text.  Search is billed as a per-request fee by context size.
+
+The Chat Completions envelope (the first choice, an ``error`` in a 200, ``usage``) is read by
+:mod:`.chat_completions`, as for every OpenAI-compatible endpoint; the text rule (a string, else
+malformed) and the sources are Sonar's own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .chat_completions import read_envelope, read_usage
 from .citations import CitationBuilder, numbered_markers
-from .errors import MalformedResponse, error_text
-from .json_fields import as_dict, as_int, as_list, as_object, as_str
+from .errors import MalformedResponse
+from .json_fields import as_dict, as_int, as_list, as_str
 from .pricing import reported_cost
-from .results import Answer, Usage
+from .results import Answer
 
 __all__ = ["parse"]
 
 
 def parse(body: Any, request_id: str | None = None, *, search_context_size: str | None = None) -> Answer:
     """A Sonar body to an Answer; ``search_context_size`` is what was asked for (the body may say)."""
-    body = as_object(body)
-    if body.get("error") is not None:
-        raise MalformedResponse(f"error in 200: {error_text(body)}")
-    rid = request_id or as_str(body.get("id"))
-    choices = as_list(body.get("choices"))
-    if not choices:
-        raise MalformedResponse("response has no choices", request_id=rid)
-    choice = as_dict(choices[0])
-    text = as_dict(choice.get("message")).get("content")
+    env = read_envelope(body, request_id)
+    body, finish, rid = env.body, env.finish_reason, env.request_id
+    text = env.message.get("content")
     if not isinstance(text, str):
         raise MalformedResponse("choices[0].message.content is not a string", request_id=rid)
-    finish = as_str(choice.get("finish_reason"))
 
     citations = [c for c in as_list(body.get("citations")) if isinstance(c, str)]
     results = [as_dict(r) for r in as_list(body.get("search_results"))]
@@ -53,19 +51,14 @@ def parse(body: Any, request_id: str | None = None, *, search_context_size: str 
     for r in results:
         cites.add(r.get("url"), r.get("title"), cited=False)
 
-    usage = body.get("usage")
-    u = as_dict(usage)
+    u = as_dict(body.get("usage"))
     ctx = as_str(u.get("search_context_size")) or search_context_size
+    usage = read_usage(body)
+    usage.search_context_size = ctx  # Sonar bills search as a per-request fee by context size, not per search
     answer = Answer(
         text=text,
         model_version=as_str(body.get("model")),
-        usage=Usage(
-            input_tokens=as_int(u.get("prompt_tokens")),
-            output_tokens=as_int(u.get("completion_tokens")),
-            total_tokens=as_int(u.get("total_tokens")),
-            reported=isinstance(usage, dict),
-            search_context_size=ctx,  # Sonar bills search as a per-request fee by context size, not per search
-        ),
+        usage=usage,
         citations=cites.build(),
         request_id=rid,
     )
