@@ -12,18 +12,20 @@ works on them and validates the new values too.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import field, fields, replace
 from decimal import Decimal
-from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity")
+from .platforms import BUILTIN_NAMES, BUILTINS, DECLARED_DEFAULTS, KINDS
+
+PLATFORMS: tuple[str, ...] = BUILTIN_NAMES  # the built-in platforms; configuration may declare more
 
 
 class ConfigError(ValueError):
@@ -62,27 +64,10 @@ class Secret:
         raise TypeError("Secret values cannot be pickled")
 
 
-# Key / base URL variables per platform (SDK-native names where the SDK has one).
-KEY_ENV: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "gemini": ("GOOGLE_API_KEY", "GEMINI_API_KEY"),  # the SDK prefers GOOGLE_API_KEY when both are set
-    "claude": ("ANTHROPIC_API_KEY",),
-    "perplexity": ("PERPLEXITY_API_KEY",),
-}
-BASE_URL_ENV: dict[str, str] = {
-    "openai": "OPENAI_BASE_URL",
-    "gemini": "GOOGLE_GEMINI_BASE_URL",
-    "claude": "ANTHROPIC_BASE_URL",
-    "perplexity": "PERPLEXITY_BASE_URL",
-}
-
-# Conservative tier-1-ish defaults: a run is bound by these, so users raise them to their tier.
-_PLATFORM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "openai": {"model": "gpt-4.1-mini", "rpm": 500.0, "max_concurrency": 50},
-    "gemini": {"model": "gemini-2.5-flash-lite", "rpm": 300.0, "max_concurrency": 50},
-    "claude": {"model": "claude-haiku-4-5", "rpm": 50.0, "max_concurrency": 20},
-    "perplexity": {"model": "sonar-pro", "rpm": 50.0, "max_concurrency": 20},
-}
+# Key / base URL variables of the built-in platforms (SDK-native names where the SDK has one).
+KEY_ENV: dict[str, tuple[str, ...]] = {b.name: b.key_env for b in BUILTINS.values()}
+BASE_URL_ENV: dict[str, str] = {b.name: b.base_url_env for b in BUILTINS.values()}
+_PLATFORM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 
 # ---------------------------------------------------------------- value types (the policies)
 # Numbers and strings are strict: TOML's types are kept, "5" is not a number and true is not 1.
@@ -92,6 +77,12 @@ _PLATFORM_DEFAULTS: dict[str, dict[str, Any]] = {
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    return value
+
+
+def _known_kind(value: str) -> str:
+    if value not in KINDS:
+        raise ValueError(f"must be one of {', '.join(KINDS)}, got {value!r}")
     return value
 
 
@@ -110,12 +101,14 @@ Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]  # USD: a number or
 Flag = Annotated[bool, Strict()]
 Text = Annotated[str, Strict()]
 Name = Annotated[str, Strict(), AfterValidator(_not_blank)]
+KindName = Annotated[str, Strict(), AfterValidator(_known_kind)]
 _CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True)  # arbitrary: Secret, by isinstance
 
 
 @dataclass(frozen=True, config=_CONFIG)
 class PlatformSettings:
     name: Text
+    kind: KindName | None = None  # the wire format and client (platforms.KINDS); None: the built-in's own
     enabled: Flag = True
     model: Name = ""
     rpm: PositiveFloat = 60.0
@@ -130,12 +123,23 @@ class PlatformSettings:
     max_tokens: PositiveInt = 2048  # claude requires it; others use it as an output cap where supported
     api: Literal["sonar", "agent"] = "sonar"  # perplexity only
     search_context_size: Literal["low", "medium", "high"] = "low"  # perplexity sonar only
+    search: Literal["none", "openai", "xai"] = "none"  # openai-chat: the endpoint's web search dialect
+    api_key_env: Text | None = None  # the variable holding the key (declared platforms; overrides a built-in's)
     api_key: Secret | None = None  # from the environment only
     base_url: Text | None = None
 
     @property
     def configured(self) -> bool:
         return self.api_key is not None and bool(self.api_key)
+
+    @property
+    def kind_name(self) -> str:
+        """The kind in force: the configured one, else the built-in platform's of the same name."""
+        if self.kind:
+            return self.kind
+        if self.name in BUILTINS:
+            return BUILTINS[self.name].kind
+        raise ConfigError(f"platforms.{self.name}.kind: required for a platform of your own")
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -159,7 +163,8 @@ class DatabaseSettings:
 
 
 def default_platform(name: str) -> PlatformSettings:
-    return PlatformSettings(name=name, **_PLATFORM_DEFAULTS[name])
+    b = BUILTINS[name]
+    return PlatformSettings(name=name, kind=b.kind, **b.defaults)
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -172,6 +177,18 @@ class Settings:
 
     def platform(self, name: str) -> PlatformSettings:
         return self.platforms[name]
+
+    @property
+    def platform_names(self) -> tuple[str, ...]:
+        """The built-in platforms, then those the configuration declares, in its order."""
+        return tuple(self.platforms)
+
+    def key_env(self, name: str) -> tuple[str, ...]:
+        """The environment variables that may hold ``name``'s API key."""
+        ps = self.platforms.get(name)
+        if ps is not None and ps.api_key_env:
+            return (ps.api_key_env,)
+        return KEY_ENV.get(name, ())
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for scrubbing messages we keep or print."""
@@ -189,17 +206,9 @@ class Settings:
 
 
 @dataclass(frozen=True, config=_CONFIG)
-class _Platforms:
-    openai: PlatformSettings = field(default_factory=partial(default_platform, "openai"))
-    gemini: PlatformSettings = field(default_factory=partial(default_platform, "gemini"))
-    claude: PlatformSettings = field(default_factory=partial(default_platform, "claude"))
-    perplexity: PlatformSettings = field(default_factory=partial(default_platform, "perplexity"))
-
-
-@dataclass(frozen=True, config=_CONFIG)
 class _File:
     run: RunSettings = field(default_factory=RunSettings)
-    platforms: _Platforms = field(default_factory=_Platforms)
+    platforms: dict[str, PlatformSettings] = field(default_factory=dict)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
 
@@ -214,7 +223,8 @@ def _unknown(loc: tuple[str, ...]) -> str:
     if not parent:
         return f"unknown section (known: {', '.join(f.name for f in fields(_File))})"
     if parent == ("platforms",):
-        return f"unknown platform (known: {', '.join(PLATFORMS)})"
+        return (f"unknown platform (known: {', '.join(PLATFORMS)}); a platform of your own needs "
+                f"kind = one of {', '.join(KINDS)}")
     known = sorted(f.name for f in fields(_SECTIONS[parent[0]]) if f.name not in _NOT_IN_FILE)
     return f"unknown key (known: {', '.join(known)})"
 
@@ -269,22 +279,42 @@ def _prepare(raw: dict[str, Any]) -> dict[str, Any]:
     database = raw.get("database")
     if isinstance(database, dict) and "url" in database:
         raise ConfigError("database.url: the database URL holds a password; set DATABASE_URL instead")
-    tables = raw.get("platforms")
+    tables = raw.get("platforms", {})
     if not isinstance(tables, dict):
         return raw
-    merged = dict(tables)
+    merged: dict[str, Any] = {name: {**b.defaults, "name": name, "kind": b.kind} for name, b in BUILTINS.items()}
     for name, section in tables.items():
-        if name not in PLATFORMS or not isinstance(section, dict):
-            continue  # refused by the validation, naming the key
+        if not isinstance(section, dict):
+            merged[name] = section  # refused by the validation, naming the key
+            continue
+        builtin = BUILTINS.get(name)
+        if builtin is None and "kind" not in section:
+            raise ConfigError(f"platforms.{name}: {_unknown(('platforms', name))}")
+        if builtin is None and not _PLATFORM_NAME.fullmatch(name):
+            raise ConfigError(f"platforms.{name}: a platform's name is lowercase letters, digits, - and _ "
+                              "(it is stored in every row and used in metric labels)")
         for key in ("api_key", "key"):
             if key in section:
-                raise ConfigError(
-                    f"platforms.{name}.{key}: API keys are not read from the config file; set {KEY_ENV[name][0]}"
-                )
+                where = builtin.key_env[0] if builtin else "the variable named by api_key_env"
+                raise ConfigError(f"platforms.{name}.{key}: API keys are not read from the config file; set {where}")
         if "name" in section:
             raise ConfigError(f"platforms.{name}.name: {_unknown(('platforms', name, 'name'))}")
-        merged[name] = {**_PLATFORM_DEFAULTS[name], **section, "name": name}
+        if builtin is None and "model" not in section:
+            raise ConfigError(f"platforms.{name}.model: required: the model to ask")
+        base = merged[name] if builtin else {**DECLARED_DEFAULTS, "name": name}
+        merged[name] = {**base, **section}
     return {**raw, "platforms": merged}
+
+
+def _check_declared(platforms: Mapping[str, PlatformSettings]) -> None:
+    """What a platform of the user's own must say, beyond its table's types."""
+    for name, ps in platforms.items():
+        if name in BUILTINS:
+            continue
+        if not ps.api_key_env:
+            raise ConfigError(f"platforms.{name}.api_key_env: required: the environment variable holding its key")
+        if KINDS[ps.kind_name].needs_base_url and not ps.base_url:
+            raise ConfigError(f"platforms.{name}.base_url: required for kind {ps.kind_name!r} (the endpoint to ask)")
 
 
 def _read_toml(p: Path) -> dict[str, Any]:
@@ -328,11 +358,12 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         file = _FILE.validate_python(_prepare(raw))
     except ValidationError as e:
         raise _config_error(e) from None
+    _check_declared(file.platforms)
     platforms: dict[str, PlatformSettings] = {}
-    for name in PLATFORMS:
-        ps: PlatformSettings = getattr(file.platforms, name)
-        key = _lookup(env, KEY_ENV[name])
-        base_url = env.get(BASE_URL_ENV[name]) or ps.base_url
+    for name, ps in file.platforms.items():
+        builtin = BUILTINS.get(name)
+        key = _lookup(env, (ps.api_key_env,) if ps.api_key_env else builtin.key_env if builtin else ())
+        base_url = (env.get(builtin.base_url_env) if builtin else None) or ps.base_url
         platforms[name] = replace(ps, api_key=Secret(key) if key else None, base_url=base_url or None)
     url = (env.get("DATABASE_URL") or _read_credential(env, "DATABASE_URL") or "").strip()
     database = replace(file.database, url=Secret(url) if url else None)

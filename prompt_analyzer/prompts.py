@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +49,17 @@ def check_text(text: Any, max_chars: int) -> str:
     return text
 
 
-def parse_platforms(value: Any) -> list[str] | None:
+def parse_platforms(value: Any, known: Sequence[str] = PLATFORMS) -> list[str] | None:
+    """Platform names, each one of ``known`` (the built-in platforms and those the configuration declares)."""
     if value is None:
         return None
     items = value if isinstance(value, list) else str(value).split(";")
     names = [str(p).strip().lower() for p in items if str(p).strip()]
     if not names:
         return None
-    bad = [n for n in names if n not in PLATFORMS]
+    bad = [n for n in names if n not in known]
     if bad:
-        raise InputError(f"unknown platform {bad[0]!r} (known: {', '.join(PLATFORMS)})")
+        raise InputError(f"unknown platform {bad[0]!r} (known: {', '.join(known)})")
     return list(dict.fromkeys(names))
 
 
@@ -74,7 +76,7 @@ def _parse_bool(value: Any) -> bool:
     raise InputError(f"is_active must be true or false, got {str(value)[:20]!r}")
 
 
-def _row(raw: dict[str, Any], max_chars: int) -> NewPrompt:
+def _row(raw: dict[str, Any], max_chars: int, known: Sequence[str] = PLATFORMS) -> NewPrompt:
     unknown = set(raw) - {"project_id", "prompt_text", "is_active", "platforms"}
     if unknown:
         raise InputError(f"unknown column {sorted(unknown)[0]!r}")
@@ -86,7 +88,7 @@ def _row(raw: dict[str, Any], max_chars: int) -> NewPrompt:
         project_id=parse_uuid(raw["project_id"], "project_id"),
         prompt_text=check_text(raw["prompt_text"], max_chars),
         is_active=_parse_bool(raw.get("is_active")),
-        platforms=parse_platforms(raw.get("platforms")),
+        platforms=parse_platforms(raw.get("platforms"), known),
     )
 
 
@@ -96,7 +98,9 @@ class Parsed:
     fmt: str
 
 
-def parse_import(data: bytes, *, name: str = "", max_chars: int = 32_000) -> Parsed:
+def parse_import(
+    data: bytes, *, name: str = "", max_chars: int = 32_000, known: Sequence[str] = PLATFORMS
+) -> Parsed:
     """CSV with header ``project_id,prompt_text[,is_active][,platforms]`` or JSON Lines with those keys."""
     try:
         text = data.decode("utf-8-sig")
@@ -119,7 +123,7 @@ def parse_import(data: bytes, *, name: str = "", max_chars: int = 32_000) -> Par
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise InputError("a line must be a JSON object")
-                prompts.append(_row(obj, max_chars))
+                prompts.append(_row(obj, max_chars, known))
             except json.JSONDecodeError as e:
                 problems.append((no, f"invalid JSON: {e.msg}"))
             except InputError as e:
@@ -146,7 +150,7 @@ def parse_import(data: bytes, *, name: str = "", max_chars: int = 32_000) -> Par
                     problems.append((no, f"expected {len(header)} fields, found {len(fields)}"))
                     continue
                 try:
-                    prompts.append(_row(dict(zip(header, fields, strict=True)), max_chars))
+                    prompts.append(_row(dict(zip(header, fields, strict=True)), max_chars, known))
                 except InputError as e:
                     problems.append((no, str(e)))
         except csv.Error as e:
@@ -160,9 +164,9 @@ def parse_import(data: bytes, *, name: str = "", max_chars: int = 32_000) -> Par
     return Parsed(prompts, "jsonl" if is_jsonl else "csv")
 
 
-def read_import_file(path: Path, max_chars: int) -> Parsed:
+def read_import_file(path: Path, max_chars: int, known: Sequence[str] = PLATFORMS) -> Parsed:
     try:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror or e}") from None
-    return parse_import(data, name=path.name, max_chars=max_chars)
+    return parse_import(data, name=path.name, max_chars=max_chars, known=known)

@@ -113,7 +113,7 @@ def test_nan_and_inf_are_refused_naming_the_key(tmp_path: Path, text: str, needl
         ("[platforms.bard]\n", "platforms.bard: unknown platform (known: openai, gemini, claude, perplexity)"),
         ("[run]\npage_sise = 5\n", "run.page_sise: unknown key (known: backoff_base_s, "),
         ("[database]\npoolmax = 5\n", "database.poolmax: unknown key (known: pool_max, pooler)"),
-        ("[platforms.openai]\nrpmm = 5\n", "platforms.openai.rpmm: unknown key (known: api, base_url, "),
+        ("[platforms.openai]\nrpmm = 5\n", "platforms.openai.rpmm: unknown key (known: api, api_key_env, base_url, "),
         ("[platforms.openai]\nname = \"x\"\n", "platforms.openai.name: unknown key"),
         ("[platforms.openai.extra]\nx = 1\n", "platforms.openai.extra: unknown key"),
         ("run = 5\n", "run: must be a table"),

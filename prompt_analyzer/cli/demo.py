@@ -71,12 +71,16 @@ def demo(
         s = replace(s, database=db_settings)
         sim = await start_simulator(sim_config)
         try:
+            # Every platform, built-in or declared, is pointed at the simulator's endpoint for its kind:
+            # the demo never calls a real provider, whatever keys the environment holds.
             plats = dict(s.platforms)
-            for name in PLATFORMS:
-                rpm = sim_config.platform(name).rpm
+            for name, ps in s.platforms.items():
+                kind = ps.kind_name
+                rpm = sim_config.platform(kind).rpm
                 plats[name] = replace(
-                    plats[name], enabled=True, base_url=sim.base_urls[name], api_key=Secret("sim-demo-key"),
-                    rpm=rpm or 600_000.0, api="sonar" if name == "perplexity" else plats[name].api,
+                    ps, enabled=name in PLATFORMS or ps.enabled, base_url=sim.base_urls[kind],
+                    api_key=Secret("sim-demo-key"), rpm=rpm or 600_000.0,
+                    api="sonar" if kind == "perplexity" else ps.api,
                 )
             demo_settings = replace(s, platforms=plats)
             inv.settings = demo_settings

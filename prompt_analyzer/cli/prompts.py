@@ -31,7 +31,7 @@ def add(
     inv = invocation(ctx)
     s = settings_or_exit(inv)
     new = NewPrompt(project, check_text(text, s.run.max_prompt_chars),
-                    platforms=parse_platforms(platform or []))
+                    platforms=parse_platforms(platform or [], s.platform_names))
 
     async def go() -> int:
         async with database(inv) as db:
@@ -51,7 +51,7 @@ def import_file(
     s = settings_or_exit(inv)
 
     async def go() -> int:
-        parsed = read_import_file(file, s.run.max_prompt_chars)
+        parsed = read_import_file(file, s.run.max_prompt_chars, s.platform_names)
         async with database(inv) as db:
             n = await db.store.import_prompts(parsed.prompts)
             out.print(f"imported {n} prompts from {file.name}", markup=False)

@@ -111,7 +111,7 @@ def run(
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
     projects = project or []
-    platforms = parse_platforms(platform or []) or []
+    platforms = (parse_platforms(platform, inv.load_settings().platform_names) if platform else None) or []
     batch_key = key or default_key()
 
     hooks = Hooks(metrics_file, pushgateway, ping_url, notify_url)
@@ -161,7 +161,7 @@ def prompt_cmd(
 ) -> None:
     """Run one prompt now and show each platform's answer."""
     inv = invocation(ctx)
-    platforms = parse_platforms(platform or []) or []
+    platforms = (parse_platforms(platform, inv.load_settings().platform_names) if platform else None) or []
 
     async def go() -> int:
         s = inv.load_settings()
@@ -187,7 +187,7 @@ def rerun(
     inv = invocation(ctx)
     if batch_id and last:
         fail(inv, "give a batch id or --last, not both", EXIT_USAGE)
-    platforms = parse_platforms(platform or []) or []
+    platforms = (parse_platforms(platform, inv.load_settings().platform_names) if platform else None) or []
 
     async def go() -> int:
         s = inv.load_settings()

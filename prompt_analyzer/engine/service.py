@@ -46,22 +46,26 @@ def default_key(now: datetime | None = None) -> str:
     return f"daily:{(now or datetime.now(UTC)).date().isoformat()}"
 
 
-def check_platforms(names: Sequence[str]) -> list[str]:
-    bad = [n for n in names if n not in PLATFORMS]
+def check_platforms(settings: Settings, names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if n not in settings.platforms]
     if bad:
-        raise ConfigError(f"unknown platform {bad[0]!r} (known: {', '.join(PLATFORMS)})")
+        raise ConfigError(f"unknown platform {bad[0]!r} (known: {', '.join(settings.platform_names)})")
     return list(dict.fromkeys(names))
+
+
+def _configured(settings: Settings, name: str) -> bool:
+    """A platform a batch planned may since have left the configuration (a declared one removed)."""
+    return name in settings.platforms and settings.platform(name).configured
 
 
 def usable_platforms(settings: Settings, requested: Sequence[str] = ()) -> tuple[list[str], list[str]]:
     """(platforms to ask, platforms skipped for lack of a key)."""
-    wanted = check_platforms(requested) if requested else [p for p in PLATFORMS if settings.platform(p).enabled]
+    wanted = (check_platforms(settings, requested) if requested
+              else [p for p in settings.platform_names if settings.platform(p).enabled])
     usable = [p for p in wanted if settings.platform(p).configured]
     skipped = [p for p in wanted if not settings.platform(p).configured]
     if not usable:
-        from ..config import KEY_ENV
-
-        hint = ", ".join(KEY_ENV[p][0] for p in wanted) or "a platform"
+        hint = ", ".join(settings.key_env(p)[0] for p in wanted if settings.key_env(p)) or "a platform"
         raise ConfigError(f"no platform is configured: set {hint} (or run `analyze demo` to try the simulator)")
     return usable, skipped
 
@@ -105,8 +109,8 @@ async def prepare_run(
             raise BatchFinished(batch)
         # Resume: ask what the batch was created to ask, minus platforms not configured now.
         planned = batch["platforms"] or usable
-        usable = [p for p in planned if settings.platform(p).configured and (not platforms or p in platforms)]
-        skipped = [p for p in planned if p not in usable and not settings.platform(p).configured]
+        usable = [p for p in planned if _configured(settings, p) and (not platforms or p in platforms)]
+        skipped = [p for p in planned if p not in usable and not _configured(settings, p)]
         if not usable:
             raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
     runner = await _runner(db, settings, usable, extra_metadata=extra_metadata)
@@ -133,9 +137,9 @@ async def prepare_rerun(
     db: Database, settings: Settings, batch: dict[str, Any], platforms: Sequence[str] = ()
 ) -> Prepared:
     await replay_spool(db, settings)
-    planned = list(batch["platforms"] or PLATFORMS)
-    wanted = [p for p in planned if not platforms or p in check_platforms(platforms)]
-    usable = [p for p in wanted if settings.platform(p).configured]
+    planned = list(batch["platforms"] or settings.platform_names)
+    wanted = [p for p in planned if not platforms or p in check_platforms(settings, platforms)]
+    usable = [p for p in wanted if _configured(settings, p)]
     skipped = [p for p in wanted if p not in usable]
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))

@@ -11,9 +11,12 @@ One place per policy:
   parser and the other wait hints; ``results``: the result shapes; ``pricing``: prices and cost;
   ``citations`` / ``sites``: URL normalisation, dedupe, positions, domains and registrable domains;
   ``json_fields``: safe reads of decoded JSON;
-- clients (how to send, which SDK errors mean what): ``openai_``, ``claude``, ``gemini``, ``perplexity``;
+- clients (how to send, which SDK errors mean what): ``openai_``, ``claude``, ``gemini``, ``perplexity``,
+  ``openai_chat`` (any OpenAI-compatible Chat Completions endpoint); which client serves a platform is
+  the registry's (:mod:`prompt_analyzer.platforms`);
 - wire formats (a body to an answer): ``openai_responses`` (also Perplexity's Agent API messages),
-  ``anthropic_messages``, ``gemini_generate``, ``perplexity_sonar``, ``perplexity_agent``.
+  ``anthropic_messages``, ``gemini_generate``, ``perplexity_sonar``, ``perplexity_agent``,
+  ``chat_completions`` (openai-chat; Sonar shares its envelope).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ..config import PlatformSettings
+from ..platforms import KINDS
 from ..redact import scrub
 from .errors import (
     AuthError,
@@ -67,25 +71,14 @@ class Provider(Protocol):
 
 
 def make_provider(settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> Provider:
-    """The client for ``settings.name``; ``secrets`` are scrubbed from every error message.
+    """The client for the platform's kind (:data:`prompt_analyzer.platforms.KINDS`); ``secrets`` are
+    scrubbed from every error message.
 
-    Raises :class:`AuthError` when the platform has no API key, ``ValueError`` for an unknown name.
+    Raises :class:`AuthError` when the platform has no API key, ``ValueError`` for an unknown kind.
     """
-    name = settings.name
-    if name == "openai":
-        from .openai_ import OpenAIProvider
-
-        return OpenAIProvider(settings, secrets=secrets)
-    if name == "claude":
-        from .claude import ClaudeProvider
-
-        return ClaudeProvider(settings, secrets=secrets)
-    if name == "gemini":
-        from .gemini import GeminiProvider
-
-        return GeminiProvider(settings, secrets=secrets)
-    if name == "perplexity":
-        from .perplexity import PerplexityProvider
-
-        return PerplexityProvider(settings, secrets=secrets)
-    raise ValueError(f"unknown platform: {name!r}")
+    try:
+        kind = KINDS[settings.kind_name]
+    except KeyError:
+        raise ValueError(f"unknown platform kind {settings.kind_name!r} (known: {', '.join(KINDS)})") from None
+    client: Provider = kind.client_class()(settings, secrets=secrets)
+    return client

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from ..platforms import KINDS
+
 # The project's four platforms, then "openai-chat": any OpenAI-compatible Chat Completions endpoint.
-SIM_PLATFORMS: tuple[str, ...] = ("openai", "gemini", "claude", "perplexity", "openai-chat")
+SIM_PLATFORMS: tuple[str, ...] = tuple(KINDS)  # the simulator plays each kind of platform the registry knows
 
 # Fault kinds a request can be given (by marker or by fault_rate).
 FAULT_KINDS: tuple[str, ...] = (

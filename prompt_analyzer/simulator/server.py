@@ -26,6 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..platforms import KINDS
 from .config import FAULT_KINDS, SIM_PLATFORMS, PlatformSim, SimulatorConfig, SimulatorConfigError
 from .content import estimate_tokens, make_answer, prompt_hash
 from .formats import anthropic, gemini, openai_chat, openai_responses, perplexity_agent, perplexity_sonar
@@ -37,13 +38,8 @@ log = logging.getLogger(__name__)
 HANG_S = 3600.0  # far beyond any client timeout: a "hang" never answers in practice
 
 # Base URL paths each official client is pointed at (appended to the server root).
-BASE_PATHS: dict[str, str] = {
-    "openai": "/openai/v1",
-    "claude": "/anthropic",
-    "gemini": "/gemini/",
-    "perplexity": "/perplexity",
-    "openai-chat": "/openai-chat/v1",
-}
+# The base path serving each kind of platform, as the registry declares it (the clients are pointed there).
+BASE_PATHS: dict[str, str] = {name: kind.sim_path for name, kind in KINDS.items()}
 
 _ALIASES = {"anthropic": "claude", "google": "gemini"}
 _MARKER = re.compile(

@@ -1,9 +1,8 @@
 """The OpenAI-compatible Chat Completions client: the real ``openai`` SDK over real HTTP against the simulator
 (``sim.base_urls["openai-chat"]``), for each search dialect and each error class the engine acts on.
 
-``PlatformSettings`` has no ``search`` field yet (its config owner adds it) and refuses unknown keys, so
-these tests build the platform with :class:`ChatSettings`, a ``PlatformSettings`` subclass that only adds
-``search`` (the attribute :class:`OpenAIChatProvider` reads with ``getattr``).  No SDK method is patched.
+The platform is built as configuration declares one (``kind = "openai-chat"``, ``search`` its dialect).
+No SDK method is patched.
 """
 
 from __future__ import annotations
@@ -12,13 +11,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import httpx2
 import openai
 import pytest
-from pydantic import ConfigDict
-from pydantic.dataclasses import dataclass
 
 from prompt_analyzer.config import PlatformSettings, Secret
 from prompt_analyzer.providers import (
@@ -41,19 +38,12 @@ PROMPT = "Which project management tools do small agencies recommend?"
 M = Decimal(1_000_000)
 
 
-@dataclass(frozen=True, config=ConfigDict(extra="forbid", arbitrary_types_allowed=True))
-class ChatSettings(PlatformSettings):
-    """A platform of kind ``openai-chat`` as config will declare it: PlatformSettings plus ``search``."""
-
-    search: Literal["none", "openai", "xai"] = "none"
-
-
-def chat_settings(base_url: str | None = "http://127.0.0.1:9/v1", **changes: Any) -> ChatSettings:
+def chat_settings(base_url: str | None = "http://127.0.0.1:9/v1", **changes: Any) -> PlatformSettings:
     fields: dict[str, Any] = {
-        "name": "grok", "model": "grok-4-fast", "base_url": base_url, "api_key": Secret(KEY),
+        "name": "grok", "kind": "openai-chat", "model": "grok-4-fast", "base_url": base_url, "api_key": Secret(KEY),
         "max_concurrency": 8, "timeout_s": 30.0,
     }
-    return ChatSettings(**{**fields, **changes})
+    return PlatformSettings(**{**fields, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +86,7 @@ async def ask_error(sim: RunningSimulator, prompt: str, **changes: Any) -> Provi
 
 
 def test_settings_view_and_dialects() -> None:
-    with pytest.raises(Exception, match="search"):
-        PlatformSettings(name="grok", search="xai")  # type: ignore[call-arg]  # why the tests need ChatSettings
-    assert search_dialect(PlatformSettings(name="grok")) == "none"  # absent: plain chat completions
+    assert search_dialect(PlatformSettings(name="grok")) == "none"  # the default: plain chat completions
     assert search_dialect(chat_settings(search="xai")) == "xai"
 
     class Loose:
@@ -331,4 +319,4 @@ async def test_openai_environment_stays_off_the_endpoint(
 
 async def test_replace_keeps_the_view() -> None:
     s = replace(chat_settings(search="xai"), web_search=False)
-    assert isinstance(s, ChatSettings) and s.search == "xai" and s.web_search is False
+    assert isinstance(s, PlatformSettings) and s.search == "xai" and s.web_search is False
