@@ -76,6 +76,19 @@ class BaseProvider(ABC):
     def pool_size(self) -> int:
         return max(1, int(self.settings.max_concurrency))
 
+    def http_options(self, httpx_module: Any) -> dict[str, Any]:
+        """Limits and timeout for the run's one pooled HTTP client, sized to the platform's in-flight
+        limit (``httpx_module``: the httpx the SDK uses; openai and anthropic bundle their own)."""
+        n = self.pool_size
+        return {"limits": httpx_module.Limits(max_connections=n, max_keepalive_connections=n),
+                "timeout": httpx_module.Timeout(self.timeout_s)}
+
+    def sdk_options(self, http_client: Any, base_url: str | None) -> dict[str, Any]:
+        """What every official SDK client is given: our key, no retries of its own (the engine owns
+        retries), our timeout and our pooled HTTP client."""
+        return {"api_key": self._key, "base_url": base_url or None, "max_retries": 0, "timeout": self.timeout_s,
+                "http_client": http_client}
+
     # ------------------------------------------------------------------ hooks
 
     @abstractmethod

@@ -68,18 +68,8 @@ class ClaudeProvider(BaseProvider):
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
-        n = self.pool_size
-        self._http = anthropic.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n),
-            timeout=httpx2.Timeout(self.timeout_s),
-        )
-        self._client = anthropic.AsyncAnthropic(
-            api_key=self._key,
-            base_url=settings.base_url or None,
-            max_retries=0,  # the engine owns retries
-            timeout=self.timeout_s,
-            http_client=self._http,
-        )
+        self._http = anthropic.DefaultAsyncHttpxClient(**self.http_options(httpx2))
+        self._client = anthropic.AsyncAnthropic(**self.sdk_options(self._http, settings.base_url))
 
     async def send(self, prompt: str) -> Reply:
         kwargs: dict[str, Any] = {

@@ -53,11 +53,7 @@ class GeminiProvider(BaseProvider):
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
-        n = self.pool_size
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
-            timeout=httpx.Timeout(self.timeout_s),
-        )
+        self._http = httpx.AsyncClient(**self.http_options(httpx))
         opts = types.HttpOptions(
             base_url=settings.base_url or None,
             timeout=max(1, int(self.timeout_s * 1000)),  # milliseconds

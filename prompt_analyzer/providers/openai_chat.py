@@ -81,19 +81,9 @@ class OpenAIChatProvider(BaseProvider):
         if not settings.base_url:
             raise ValueError(f"{settings.name}: an OpenAI-compatible platform needs base_url")
         super().__init__(settings, secrets=secrets)
-        n = self.pool_size
-        self._http = openai.DefaultAsyncHttpxClient(
-            limits=httpx2.Limits(max_connections=n, max_keepalive_connections=n),
-            timeout=httpx2.Timeout(self.timeout_s),
-        )
-        self._client = openai.AsyncOpenAI(
-            api_key=self._key,
-            base_url=settings.base_url,
-            max_retries=0,  # the engine owns retries
-            timeout=self.timeout_s,
-            http_client=self._http,
-            default_headers=_explicit_headers(self._key),
-        )
+        self._http = openai.DefaultAsyncHttpxClient(**self.http_options(httpx2))
+        self._client = openai.AsyncOpenAI(**self.sdk_options(self._http, settings.base_url),
+                                          default_headers=_explicit_headers(self._key))
 
     @property
     def searching(self) -> bool:
