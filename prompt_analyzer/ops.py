@@ -27,11 +27,12 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.parser import text_string_to_metric_families
 
 from . import __version__
+from .backoff import HTTP_FIRST_S, HTTP_MAX_S, Backoff
+from .providers.retry_hints import parse_retry_after
+from .statuses import FINISHED, BatchStatus
 
 PREFIX = "prompt_analyzer_"
-STATUSES = ("running", "completed", "completed_with_errors", "interrupted", "failed")
-# Batch statuses in which every pair ended (no pair left pending): the batch "finished".
-FINISHED_STATUSES = ("completed", "completed_with_errors")
+STATUSES = tuple(s.value for s in BatchStatus if s is not BatchStatus.SUBMITTED)  # the batch_status gauge's labels
 # A dead endpoint may delay the run by at most this much per call of ping/notify/push_metrics.
 TOTAL_BUDGET_S = 30.0
 _USER_AGENT = f"prompt-analyzer/{__version__}"
@@ -116,7 +117,7 @@ def render_metrics(
          ("completed",)),
         ("last_finished_timestamp_seconds",
          "When a run last ended with status completed or completed_with_errors (no call left to make).",
-         FINISHED_STATUSES),
+         FINISHED),
     ):
         _add(fam(name, "gauge", help_text), now if status in statuses else previous_value(previous, PREFIX + name))
 
@@ -238,13 +239,6 @@ def _join(url: str, *segments: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
-def _retry_after(resp: httpx.Response) -> float | None:
-    try:
-        return float(resp.headers.get("retry-after", ""))
-    except ValueError:
-        return None
-
-
 def _snippet(resp: httpx.Response) -> str:
     try:
         text = " ".join(resp.text.split())[:200]
@@ -270,21 +264,20 @@ async def _send(
     Returns None on a 2xx answer, else a one-line error naming the host (never the path, which may
     hold a secret). Never raises, except on cancellation.
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + budget_s
+    backoff = Backoff(HTTP_FIRST_S, HTTP_MAX_S, within_s=budget_s, jitter=False)
     where = _where(url)
     error = f"{what} to {where}: no attempt made"
     tries = 0
     try:
         async with httpx.AsyncClient(headers={"User-Agent": _USER_AGENT}, follow_redirects=follow_redirects) as client:
-            for attempt in range(1, max(1, attempts) + 1):
-                remaining = deadline - loop.time()
+            while True:
+                remaining = backoff.remaining() or 0.0
                 if remaining <= 0.05:
                     error += " (time budget exhausted)"
                     break
                 limit = min(attempt_timeout, remaining)
-                tries = attempt
-                wait: float | None = None
+                tries += 1
+                hint: float | None = None
                 try:
                     async with asyncio.timeout(limit):  # httpx's timeouts are per phase, not per request
                         resp = await client.request(method, url, content=content, headers=headers, timeout=limit)
@@ -300,14 +293,14 @@ async def _send(
                     error = f"{what} to {where}: HTTP {resp.status_code}{_snippet(resp)}"
                     if resp.status_code != 429 and resp.status_code < 500:
                         return error  # the request itself is wrong: retrying cannot help
-                    wait = _retry_after(resp)
-                if attempt < attempts:
-                    backoff = min(max(wait or 0.0, 0.5 * 2 ** (attempt - 1)), 10.0)
-                    backoff = min(backoff, deadline - loop.time())
-                    if backoff <= 0:
-                        error += " (time budget exhausted)"
-                        break
-                    await asyncio.sleep(backoff)
+                    hint = parse_retry_after(resp.headers)
+                if tries >= max(1, attempts):
+                    break
+                delay = backoff.next(hint=None if hint is None else min(hint, HTTP_MAX_S))
+                if delay is None or delay <= 0:
+                    error += " (time budget exhausted)"
+                    break
+                await asyncio.sleep(delay)
     except Exception as e:  # bad URL and the like: monitoring must never break the run
         return f"{what} to {where}: {type(e).__name__}: {e}"
     return f"{error} ({tries} attempt{'s' if tries != 1 else ''})"
