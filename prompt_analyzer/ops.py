@@ -32,7 +32,7 @@ from .providers.retry_hints import parse_retry_after
 from .statuses import FINISHED, BatchStatus
 
 PREFIX = "prompt_analyzer_"
-STATUSES = tuple(s.value for s in BatchStatus if s is not BatchStatus.SUBMITTED)  # the batch_status gauge's labels
+STATUSES = tuple(s.value for s in BatchStatus)  # the batch_status gauge's labels
 # A dead endpoint may delay the run by at most this much per call of ping/notify/push_metrics.
 TOTAL_BUDGET_S = 30.0
 _USER_AGENT = f"prompt-analyzer/{__version__}"

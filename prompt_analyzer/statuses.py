@@ -17,7 +17,6 @@ class BatchStatus(StrEnum):
     COMPLETED_WITH_ERRORS = "completed_with_errors"  # every pair ended, some in error
     INTERRUPTED = "interrupted"  # stopped by a signal; the same key resumes it
     FAILED = "failed"
-    SUBMITTED = "submitted"  # batch mode: handed to the providers' batch APIs, to be collected
 
     @property
     def finished(self) -> bool:
