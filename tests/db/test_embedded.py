@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from prompt_analyzer.db.embedded import DB_USER, EmbeddedPostgres
+from prompt_analyzer.db.embedded import DB_USER, EmbeddedError, EmbeddedPostgres
 
 
 def test_start_share_and_stop(server_home: Path) -> None:
@@ -45,3 +45,17 @@ def test_start_share_and_stop(server_home: Path) -> None:
         # the user's private directory gained only the traverse bit, never read or write for others
         assert stat.S_IMODE(private.stat().st_mode) == 0o701
         assert pwd.getpwnam(DB_USER).pw_shell.endswith(("nologin", "false"))
+
+
+def test_a_data_directory_of_another_major_version_is_refused_plainly(server_home: Path) -> None:
+    server = EmbeddedPostgres(server_home)
+    server.pgdata.mkdir(parents=True)
+    major = server.binaries_major()
+    assert major.isdigit()
+    older = str(int(major) - 2)
+    (server.pgdata / "PG_VERSION").write_text(older + "\n")
+    with pytest.raises(EmbeddedError) as e:
+        server.start()
+    assert f"written by PostgreSQL {older}, but the installed embedded server is PostgreSQL {major}" in str(e.value)
+    assert "move the directory aside" in str(e.value)
+    server.release()
