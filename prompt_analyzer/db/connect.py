@@ -78,6 +78,12 @@ def resolve_target(url: str, pooler: str = "auto") -> Target:
         extra["sslmode"] = "require"
     tx = pooler == "transaction" or (pooler == "auto" and port == "6543")
     extra.setdefault("connect_timeout", params.get("connect_timeout") or 10)
+    # A server that vanishes without closing the socket (a partition) must not hold a statement for TCP's
+    # own 15 minutes: keepalives and a user timeout end such a connection within about a minute.
+    for k, v in (("keepalives", 1), ("keepalives_idle", 30), ("keepalives_interval", 10), ("keepalives_count", 3),
+                 ("tcp_user_timeout", 60_000)):
+        if k not in params:
+            extra[k] = v
     extra.setdefault("application_name", params.get("application_name") or "prompt-analyzer")
     return Target(make_conninfo(url, **extra), host or "localhost", port, tx, local)
 
@@ -118,6 +124,10 @@ async def open_pool(target: Target, *, max_size: int = 10, min_size: int = 1) ->
         open=False,
         timeout=30,
         name="prompt-analyzer",
+        # A connection is proven alive when handed out: after a server restart the dead ones are
+        # replaced one checkout at a time, inside the caller's bounded wait (cancellable, unlike
+        # pool.check(), which swallows cancellation).
+        check=AsyncConnectionPool.check_connection,
     )
     await pool.open(wait=True, timeout=30)
     return pool

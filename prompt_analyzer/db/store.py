@@ -12,6 +12,7 @@ A pair that succeeded is never claimed again.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -72,11 +73,14 @@ class SuccessRecord:
 # PostgreSQL text and jsonb cannot hold U+0000 (a NUL makes the whole statement fail).  Whatever a
 # provider sends is written with every NUL replaced by U+FFFD, the replacement character, so the
 # answer is kept and the substitution stays visible.
-_NUL, _REPLACEMENT = "\x00", "\ufffd"
+# A lone UTF-16 surrogate (half an emoji, escaped in a provider's JSON as "\ud83d") cannot be encoded at
+# all: it is replaced the same way.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_REPLACEMENT = "\ufffd"
 
 
 def _text(value: str | None) -> str | None:
-    return value.replace(_NUL, _REPLACEMENT) if value is not None and _NUL in value else value
+    return _UNSTORABLE.sub(_REPLACEMENT, value) if value is not None else value
 
 
 def _clean(value: Any) -> Any:
@@ -423,15 +427,17 @@ class Store:
         got = {(r["analysis_job_id"], r["platform"]): r["id"] for r in rows}
         return [got.get((p.job_id, p.platform)) for p, _ in pairs]
 
-    async def count_attempt(self, response_id: uuid.UUID, *, owner: str, lease_s: float) -> None:
-        """Each retry is a paid call: count it before making it, and extend the lease."""
+    async def count_attempt(self, response_id: uuid.UUID, *, owner: str, lease_s: float) -> bool:
+        """Each retry is a paid call: count it before making it, and extend the lease.  False if the
+        claim is no longer ours (another process took the pair over): the retry must not be made."""
         async with self.pool.connection() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 """UPDATE ai_responses SET attempts = attempts + 1, updated_at = now(),
                           claim_expires_at = now() + make_interval(secs => %s)
                    WHERE id = %s AND claimed_by = %s""",
                 (lease_s, response_id, owner),
             )
+            return cur.rowcount == 1
 
     async def unclaim(self, response_id: uuid.UUID, *, owner: str) -> None:
         """A counted attempt that was never made (the run or the platform stopped first): uncount it and

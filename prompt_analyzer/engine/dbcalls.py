@@ -1,6 +1,6 @@
 """Store calls that ride out a database outage, for ``run.db_retry_s`` in all.
 
-Connection failures and timeouts are retried with :class:`~prompt_analyzer.backoff.Backoff`; every
+Connection failures, a read-only database and timeouts are retried with :class:`~prompt_analyzer.backoff.Backoff`; every
 attempt (the pool's wait for a connection and the statement) is bounded by the time left, so the whole
 call ends within ``db_retry_s`` (plus one second) however the database fails; once the stop is forced
 nothing is retried.  Errors in the data (a value PostgreSQL refuses) are not retried: they are raised.
@@ -9,7 +9,6 @@ nothing is retried.  Errors in the data (a value PostgreSQL refuses) are not ret
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
@@ -27,6 +26,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+# The database, not the statement: down, restarting, or read-only for a while (a failover promotes the
+# standby within seconds; Supabase turns a full disk read-only).
+_RETRIED = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
+
+
 class RetryingCalls:
     def __init__(self, store: Store, *, where: str, within_s: float, stop: Stop) -> None:
         self.store = store
@@ -40,15 +44,10 @@ class RetryingCalls:
             try:
                 async with asyncio.timeout((backoff.remaining() or 0.0) + 1.0):
                     return await fn(*args, **kwargs)
-            except (psycopg.OperationalError, PoolTimeout, TimeoutError) as e:
+            except (*_RETRIED, PoolTimeout, TimeoutError) as e:
                 delay = None if self.stop.forced else backoff.next()
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 if delay is None:
                     raise DatabaseUnavailable(f"lost the database at {self.where}: {first}") from None
                 log.warning("database error, retrying in %.1fs: %s", delay, first)
-                await asyncio.sleep(delay)
-                # After a server restart every idle connection in the pool is dead: drop them all now
-                # rather than meeting them one failed retry at a time.
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(max(backoff.remaining() or 0.0, 0.1)):
-                        await self.store.pool.check()
+                await asyncio.sleep(delay)  # the pool checks each connection it hands out (connect.py)

@@ -94,8 +94,7 @@ class PairCall:
         if self.response_id is None:
             self.response_id = await self.rec.claim(self.pair, self.lease_s)
             return self.response_id is not None
-        await self.rec.count_attempt(self.response_id, self.lease_s)
-        return True
+        return await self.rec.count_attempt(self.response_id, self.lease_s)
 
     async def _call(self) -> ProviderResult:
         lane, pp = self.lane, self.pp

@@ -43,6 +43,16 @@ class Spooled(Exception):
         self.cause = cause
 
 
+# What PostgreSQL says about one answer's values.  Any other refusal (a read-only database after a
+# failover, a revoked privilege, a schema not migrated) is about the database: nothing is written, the
+# answers go to the spool and the run stops as if the database were down.
+_REFUSED_DATA = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+def _unwilling(exc: psycopg.Error) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"the database refuses writes: {_reason(exc)}")
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:500]
@@ -75,8 +85,9 @@ class Recorder:
     async def _claim_pairs(self, items: Sequence[tuple[PairWork, float]]) -> list[uuid.UUID | None]:
         return await self.db(self.store.claim_many, items, owner=self.owner)
 
-    async def count_attempt(self, response_id: uuid.UUID, lease_s: float) -> None:
-        await self.db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease_s)
+    async def count_attempt(self, response_id: uuid.UUID, lease_s: float) -> bool:
+        """Count a retry before making it; False if the claim is no longer ours (do not call)."""
+        return await self.db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease_s)
 
     async def unclaim(self, response_id: uuid.UUID) -> None:
         """The counted attempt was never made: uncount it, the pair ends ``interrupted``."""
@@ -134,16 +145,20 @@ class Recorder:
         try:
             await self.db(self.store.record_successes, recs)
             return [None] * len(recs)
-        except psycopg.Error as e:  # the data, not the connection (RetryingCalls retries those)
+        except _REFUSED_DATA as e:
             if len(recs) == 1:
                 return [_reason(e)]
+        except psycopg.Error as e:
+            raise _unwilling(e) from None
         out: list[str | None] = []
         for rec in recs:
             try:
                 await self.db(self.store.record_successes, [rec])
                 out.append(None)
-            except psycopg.Error as e:
+            except _REFUSED_DATA as e:
                 out.append(_reason(e))
+            except psycopg.Error as e:
+                raise _unwilling(e) from None
         return out
 
     def keep(self, rec: SuccessRecord, why: BaseException) -> None:

@@ -151,15 +151,20 @@ class Runner:
                 await call.run()
             except DatabaseUnavailable as e:
                 self._lost_database(e)
+            except Exception:  # a bug must not take every platform down: the pair ends `interrupted`
+                log.exception("unexpected error on a %s pair; it is left for the next run", lane.name)
 
     async def _finish(self, batch_id: uuid.UUID) -> Outcome:
         # What stopped the work decides the status; a signal arriving from here on changes nothing.
         stopped_by = self.interrupted_by
+        # No claim may commit after the claims are released (a claim group still retrying would leave
+        # its rows `processing`): close the claimer first.
+        await self.recorder.claimer.aclose()
         released = await self.db(self.store.release_claims, self.owner)
         if released:
             log.info("%d call(s) did not answer before the stop; their pairs stay resumable", released)
         for name, lane in self.lanes.items():
-            if lane.breaker.open and not self.stop.requested:
+            if lane.breaker.open and not stopped_by:
                 await self.db(
                     self.store.fail_remaining, batch_id, name, error_class=lane.breaker.error_class,
                     message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],

@@ -88,7 +88,7 @@ def _encode(rec: SuccessRecord, db: str) -> str:
     d["job_id"] = str(rec.job_id)
     d["cost"] = None if rec.cost is None else str(rec.cost)
     d[DB_KEY] = db
-    return json.dumps(d, default=str, ensure_ascii=False)
+    return json.dumps(d, default=str, ensure_ascii=True)  # ASCII: even a lone surrogate is written
 
 
 def _decode(d: dict[str, Any]) -> SuccessRecord:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable
 from typing import Any
+
+log = logging.getLogger("prompt_analyzer.engine")
 
 
 class Stop:
@@ -67,16 +70,29 @@ class Stop:
                     await asyncio.wait({task, force_wait}, timeout=grace_s, return_when=asyncio.FIRST_COMPLETED)
                 finally:
                     force_wait.cancel()
-                if not task.done():
-                    self._forced.set()  # the grace period is over: nothing may wait any longer
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await _cancel(task)
             if task.done() and not task.cancelled():
                 task.result()
         finally:
             stop_wait.cancel()
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await _cancel(task)
+
+
+_CANCEL_WAIT_S = 5.0  # how long a cancelled task may take to unwind before it is cancelled again
+_CANCEL_TRIES = 3
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` and wait for it, boundedly: a library that swallows a cancellation gets it again;
+    a task that still does not end is left behind (logged) rather than holding the stop for ever."""
+    for _ in range(_CANCEL_TRIES):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait({task}, timeout=_CANCEL_WAIT_S)
+    if task.done():
+        if not task.cancelled():
+            with contextlib.suppress(BaseException):
+                task.exception()  # retrieved: the stop decides what happens next
+    else:
+        log.error("work did not end after %d cancellations; leaving it behind", _CANCEL_TRIES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -216,3 +217,20 @@ async def test_released_claims_end_interrupted_not_processing(store: Store) -> N
     # a resume offers it again and claims it
     [again] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
     assert await store.claim(again, owner="resume", lease_s=60) is not None
+
+
+async def test_a_lone_surrogate_from_a_provider_is_replaced(store: Store) -> None:
+    """json.loads('"\\ud83d"') gives half an emoji, which no encoder takes: stored as U+FFFD."""
+    await store.import_prompts([NewPrompt(PROJECT, "p1")])
+    batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
+    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    rid = await store.claim(pair, owner="run", lease_s=60)
+    assert rid is not None
+    text = json.loads('"half \\ud83d emoji"')
+    await store.record_success(SuccessRecord(
+        rid, pair.job_id, "m", text, 1, 1, 2, Decimal("0.1"), 5, {"raw": {"t": text}},
+        [CitationRow(1, "https://a.com/", "a.com", text, True)],
+    ))
+    row = await store.fetchone("SELECT response_text, metadata FROM ai_responses WHERE id = %s", (rid,))
+    assert row is not None and row["response_text"] == "half \ufffd emoji"
+    assert row["metadata"]["raw"]["t"] == "half \ufffd emoji"

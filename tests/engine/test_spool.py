@@ -267,3 +267,14 @@ async def test_identity_is_per_database_and_falls_back_without_pg_control_system
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute(sql.SQL("REVOKE ALL ON prompt_analyzer_migrations FROM {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_an_answer_with_a_lone_surrogate_is_spooled(tmp_path: Path) -> None:
+    """The spool must take every answer, even text no encoder takes (it is written as ASCII JSON)."""
+    from prompt_analyzer.engine.spool import _decode, _encode
+
+    text = json.loads('"half \\ud83d emoji"')
+    rec = SuccessRecord(uuid.uuid4(), uuid.uuid4(), "m", text, 1, 1, 2, None, 5, {"raw": text}, [])
+    line = _encode(rec, "db")
+    assert line.isascii()
+    assert _decode(json.loads(line)).response_text == text

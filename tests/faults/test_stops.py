@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from psycopg import sql
 
 from prompt_analyzer.config import PLATFORMS
 from prompt_analyzer.db import Store
@@ -193,3 +194,49 @@ async def test_prompt_concurrency_mode_exits_75_when_database_is_lost(env: Env, 
 
 async def _successes_at_least(env: Env, n: int) -> bool:
     return await _count(env, "success") >= n
+
+
+async def test_a_database_turned_read_only_mid_run_spools_and_exits_75(env: Env, own_db: OwnServer) -> None:
+    """After a failover a database may refuse writes (read-only) without refusing connections: the run
+    retries for db_retry_s, keeps the answers it holds in the spool and exits 75; the next run writes them
+    and asks none of them again."""
+    for p in PLATFORMS:
+        env.sim.set_config(env.sim.config.with_platform(p, latency_mean_s=0.5, latency_sigma=0.0))
+    env.write_config(platform_config(**{p: {"max_concurrency": 3} for p in PLATFORMS}))
+    env.config.write_text(env.config.read_text().replace("db_retry_s = 5", "db_retry_s = 2"))
+    texts = [f"read-only {i}" for i in range(20)]
+    await env.add_prompts(texts)
+    proc = await env.start("run", "--key", "ro")
+    try:
+        await _wait_until(lambda: _successes_at_least(env, 8))
+        await env.store.fetchone(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND %s",
+            (await _read_only(env, True),))
+        code, err, took = await _finish(proc, 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert code == 75, err[-2000:]
+    assert "read-only" in err and "kept in" in err, err[-2000:]
+    await _read_only(env, False)
+    for p in PLATFORMS:
+        env.sim.set_config(env.sim.config.with_platform(p, latency_mean_s=0.0))
+    r = await env.analyze("run", "--key", "ro", "--json")
+    assert r.code == 0, r.stderr[-2000:]
+    await check_invariants(env, texts)
+    answered = (await env.sim.stats())["answered"]
+    assert sum(n - 1 for p in PLATFORMS for n in answered[p].values() if n > 1) == 0
+
+
+async def _read_only(env: Env, on: bool) -> bool:
+    """Make the database refuse writes from new sessions (as a standby or a full Supabase disk does)."""
+    row = await env.store.fetchone("SELECT current_database() AS db")
+    assert row
+    setting = "on" if on else "off"
+    async with env.store.pool.connection() as conn:
+        await conn.set_autocommit(True)
+        await conn.execute(sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = {}").format(
+            sql.Identifier(row["db"]), sql.SQL(setting)))
+        await conn.set_autocommit(False)
+    return True
