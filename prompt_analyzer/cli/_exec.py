@@ -84,10 +84,17 @@ async def _with_signals(inv: Invocation, fn: Callable[[], Awaitable[int]]) -> in
         err.print(f"interrupted by {inv.signal} before the batch started; nothing was called")
         return EXIT_SIGINT if inv.signal == "SIGINT" else EXIT_SIGTERM
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
-            if inv.phase is Phase.DONE:  # the metrics, pings and the exit still to come ignore them too
-                signal.signal(sig, signal.SIG_IGN)
+        sigs = {signal.SIGINT, signal.SIGTERM}
+        # Blocked while the handlers are swapped: removing ours restores the default (die) for an instant,
+        # and a signal landing in that instant would kill a process whose batch has already finished.
+        signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+        try:
+            for sig in sigs:
+                loop.remove_signal_handler(sig)
+                if inv.phase is Phase.DONE:  # the metrics, pings and the exit still to come ignore them too
+                    signal.signal(sig, signal.SIG_IGN)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, sigs)
 
 
 def execute(inv: Invocation, fn: Callable[[], Awaitable[int]]) -> int:
