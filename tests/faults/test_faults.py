@@ -13,11 +13,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from prompt_analyzer.config import PLATFORMS
 from prompt_analyzer.db.embedded import EmbeddedPostgres
 from prompt_analyzer.simulator import prompt_hash
 
 from ..harness import Env, platform_config
+
+pytestmark = pytest.mark.faults
 
 
 async def check_invariants(env: Env, texts: list[str], platforms: tuple[str, ...] = PLATFORMS) -> None:

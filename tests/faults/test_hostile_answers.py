@@ -3,9 +3,13 @@ bad row never fails its neighbours in a write group."""
 
 from __future__ import annotations
 
+import pytest
+
 from prompt_analyzer.config import PLATFORMS
 
 from ..harness import Env, platform_config
+
+pytestmark = pytest.mark.faults
 
 
 async def test_nul_in_answer_text_titles_and_raw_json_is_stored(env: Env) -> None:

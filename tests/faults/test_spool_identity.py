@@ -23,6 +23,8 @@ from prompt_analyzer.db import Store
 from prompt_analyzer.db.connect import open_pool, resolve_target
 from prompt_analyzer.engine.spool import Spool
 
+pytestmark = pytest.mark.faults
+
 class Dies(Store):
     async def record_spooled(self, rec):
         written = await super().record_spooled(rec)

@@ -22,6 +22,8 @@ from prompt_analyzer.db.migrate import migrate
 from ..harness import Env, platform_config
 from .test_faults import check_invariants
 
+pytestmark = pytest.mark.faults
+
 
 async def _wait_until(cond: Callable[[], Awaitable[bool]], within: float = 30.0) -> None:
     deadline = time.monotonic() + within
