@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .db import BatchRow
 from .engine.figures import BatchReport
 from .engine.progress import Progress
 
@@ -67,10 +68,10 @@ class Reporter:
     def line(self, text: str) -> None:
         print(f"{_stamp()} {text}", file=self.out, flush=True)
 
-    def start(self, batch: dict[str, Any], progress: Progress, *, resumed: bool) -> None:
+    def start(self, batch: BatchRow, progress: Progress, *, resumed: bool) -> None:
         verb = "resuming" if resumed else "starting"
         plats = ", ".join(f"{n} {p.total - p.done_before}" for n, p in progress.platforms.items())
-        self.line(f"{verb} batch {batch['idempotency_key']} ({batch['id']}): {batch['total_jobs']} prompts; "
+        self.line(f"{verb} batch {batch.idempotency_key} ({batch.id}): {batch.total_jobs} prompts; "
                   f"calls to make: {plats or 'none'}")
         self._last_time = time.monotonic()
 
@@ -125,13 +126,13 @@ class LiveReporter(Reporter):
         super().__init__(console.file)
         self.console = console
         self.live: Live | None = None
-        self.batch: dict[str, Any] | None = None
+        self.batch: BatchRow | None = None
 
-    def start(self, batch: dict[str, Any], progress: Progress, *, resumed: bool) -> None:
+    def start(self, batch: BatchRow, progress: Progress, *, resumed: bool) -> None:
         self.batch = batch
         verb = "Resuming" if resumed else "Starting"
         self.console.print(Text.assemble(
-            f"{verb} batch ", (_plain(batch["idempotency_key"]), "bold"), f" ({batch['total_jobs']} prompts)"))
+            f"{verb} batch ", (_plain(batch.idempotency_key), "bold"), f" ({batch.total_jobs} prompts)"))
         self.live = Live(self._render(progress), console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
@@ -196,7 +197,7 @@ def make_reporter(*, json_mode: bool, quiet: bool = False) -> Reporter:
 
 
 class QuietReporter(Reporter):
-    def start(self, batch: dict[str, Any], progress: Progress, *, resumed: bool) -> None:
+    def start(self, batch: BatchRow, progress: Progress, *, resumed: bool) -> None:
         pass
 
     def tick(self, progress: Progress) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from prompt_analyzer.db import BatchRow
 from prompt_analyzer.engine.runner import PlatformProgress, Progress
 from prompt_analyzer.report import LiveReporter, Reporter, render_prompt_result
 
@@ -63,7 +64,9 @@ def test_live_start_and_progress_show_the_key_literally(s: str) -> None:
     r = LiveReporter(c)
     progress = Progress(platforms={"openai": PlatformProgress(total=2, success=1), f"plat{s}": PlatformProgress(
         total=2, error=1, breaker="circuit open")})
-    r.start({"idempotency_key": f"key{s}", "id": uuid.uuid4(), "total_jobs": 2}, progress, resumed=False)
+    r.start(BatchRow(id=uuid.uuid4(), idempotency_key=f"key{s}", trigger="manual", status="running", total_jobs=2,
+                     completed_jobs=0, failed_jobs=0, started_at=None, completed_at=None, platforms=None,
+                     filters={}), progress, resumed=False)
     r.tick(progress)
     r.stop()
     text = buf.getvalue()

@@ -49,7 +49,7 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
     inv.batch_started(runner)
     for name in prep.skipped:
         log.warning("%s: not configured (no API key), skipped", name,
-                    extra={"event": "platform_skipped", "platform": name, "batch": prep.batch["id"]})
+                    extra={"event": "platform_skipped", "platform": name, "batch": prep.batch.id})
     reporter = make_reporter(json_mode=json_mode, quiet=logging.getLogger().level >= logging.ERROR)
     ticker: asyncio.Task[None] | None = None
     try:
@@ -133,15 +133,15 @@ def run(
                 )
             except BatchFinished as e:
                 b = e.batch
-                msg = (f"batch {b['idempotency_key']} already finished ({b['status']}, "
-                       f"{b['completed_jobs']}/{b['total_jobs']} prompts completed). "
-                       f"Rerun its failures with `analyze rerun {b['id']}`, or start a new batch with --key.")
+                msg = (f"batch {b.idempotency_key} already finished ({b.status}, "
+                       f"{b.completed_jobs}/{b.total_jobs} prompts completed). "
+                       f"Rerun its failures with `analyze rerun {b.id}`, or start a new batch with --key.")
                 inv.report = await batch_report(db, b)
                 inv.batch_ended()  # nothing to run: a signal is ignored from here on
                 if json_mode:
                     print_json(inv.report)
                 say(msg)
-                return EXIT_OK if b["status"] == "completed" else EXIT_FAILED
+                return EXIT_OK if b.status == "completed" else EXIT_FAILED
             return await drive(inv, db, prep, json_mode=json_mode)
 
     started = time.monotonic()
@@ -168,7 +168,7 @@ def prompt_cmd(
         async with database(inv) as db:
             prep = await prepare_prompt(db, s, prompt_id, platforms)
             code = await drive(inv, db, prep, json_mode=json_mode)
-            job = await db.store.job_for_prompt(prep.batch["id"], prompt_id)
+            job = await db.store.job_for_prompt(prep.batch.id, prompt_id)
             if job is not None and not json_mode:
                 render_prompt_result(out, await db.store.responses_for_job(job["id"]))
             return code

@@ -12,10 +12,10 @@ from ..config import Settings
 from .connect import BadDatabaseUrl, DatabaseError, DatabaseUnavailable, Target, open_pool, resolve_target, unavailable
 from .embedded import EmbeddedError, EmbeddedPostgres
 from .migrate import Migration, migrate, pending
-from .store import CitationRow, NewPrompt, PairWork, Store, SuccessRecord
+from .store import BatchRow, CitationRow, NewPrompt, PairWork, Store, SuccessRecord
 
 __all__ = [
-    "BadDatabaseUrl", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
+    "BadDatabaseUrl", "BatchRow", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
     "NewPrompt", "PairWork", "SchemaOutdated", "Store", "SuccessRecord", "open_database",
 ]
 

@@ -16,9 +16,12 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from psycopg import sql
+from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
 from ..statuses import BatchStatus
@@ -32,6 +35,30 @@ class NewPrompt:
     prompt_text: str
     is_active: bool = True
     platforms: list[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """An ``analysis_batches`` row, read with psycopg's ``class_row`` (explicit columns: a later
+    migration adding one changes nothing here)."""
+
+    id: uuid.UUID
+    idempotency_key: str | None
+    trigger: str
+    status: str
+    total_jobs: int
+    completed_jobs: int
+    failed_jobs: int
+    started_at: datetime | None
+    completed_at: datetime | None
+    platforms: list[str] | None
+    filters: dict[str, Any]
+
+
+_BATCH_COLUMNS = ("id, idempotency_key, trigger, status, total_jobs, completed_jobs, failed_jobs, started_at, "
+                  "completed_at, platforms, filters")
+_BATCH = sql.SQL(_BATCH_COLUMNS)
+_BATCH_B = sql.SQL(", ".join(f"b.{c.strip()}" for c in _BATCH_COLUMNS.split(",")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,14 +228,23 @@ class Store:
 
     # ------------------------------------------------------------------------------- batches
 
-    async def get_batch(self, batch_id: uuid.UUID) -> Row | None:
-        return await self.fetchone("SELECT * FROM analysis_batches WHERE id = %s", (batch_id,))
+    async def _batch(self, query: sql.Composable, params: Any) -> BatchRow | None:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(BatchRow)) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchone()
 
-    async def get_batch_by_key(self, key: str) -> Row | None:
-        return await self.fetchone("SELECT * FROM analysis_batches WHERE idempotency_key = %s", (key,))
+    async def get_batch(self, batch_id: uuid.UUID) -> BatchRow | None:
+        return await self._batch(sql.SQL("SELECT {} FROM analysis_batches WHERE id = %s").format(_BATCH),
+                                 (batch_id,))
 
-    async def last_batch(self) -> Row | None:
-        return await self.fetchone("SELECT * FROM analysis_batches ORDER BY started_at DESC, id DESC LIMIT 1")
+    async def get_batch_by_key(self, key: str) -> BatchRow | None:
+        return await self._batch(
+            sql.SQL("SELECT {} FROM analysis_batches WHERE idempotency_key = %s").format(_BATCH), (key,))
+
+    async def last_batch(self) -> BatchRow | None:
+        return await self._batch(
+            sql.SQL("SELECT {} FROM analysis_batches ORDER BY started_at DESC, id DESC LIMIT 1").format(_BATCH),
+            None)
 
     async def create_batch(
         self,
@@ -219,7 +255,7 @@ class Store:
         project_ids: Sequence[uuid.UUID] = (),
         prompt_ids: Sequence[uuid.UUID] = (),
         limit: int | None = None,
-    ) -> tuple[Row, bool]:
+    ) -> tuple[BatchRow, bool]:
         """Create the batch and all its jobs in one transaction; (batch, created).
 
         An existing batch with the same key is returned untouched (created=False): that is a resume.
@@ -229,16 +265,18 @@ class Store:
         filters = {"projects": [str(p) for p in project_ids], "prompts": [str(p) for p in prompt_ids],
                    "limit": limit}
         async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                """INSERT INTO analysis_batches (idempotency_key, trigger, status, platforms, filters)
+            batches = conn.cursor(row_factory=class_row(BatchRow))
+            await batches.execute(
+                sql.SQL("""INSERT INTO analysis_batches (idempotency_key, trigger, status, platforms, filters)
                    VALUES (%s, %s, 'running', %s, %s)
-                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING *""",
+                   ON CONFLICT (idempotency_key) DO NOTHING RETURNING {}""").format(_BATCH),
                 (key, trigger, list(platforms), _json(filters)),
             )
-            batch = await cur.fetchone()
+            batch = await batches.fetchone()
             if batch is None:
-                cur = await conn.execute("SELECT * FROM analysis_batches WHERE idempotency_key = %s", (key,))
-                existing = await cur.fetchone()
+                await batches.execute(
+                    sql.SQL("SELECT {} FROM analysis_batches WHERE idempotency_key = %s").format(_BATCH), (key,))
+                existing = await batches.fetchone()
                 assert existing is not None
                 return existing, False
             cur = await conn.execute(
@@ -257,15 +295,16 @@ class Store:
                    SELECT %(batch)s, project_id, id, 'pending', cardinality(plats), plats FROM limited
                    ON CONFLICT (batch_id, prompt_tracking_id) DO NOTHING""",
                 {"platforms": list(platforms), "projects": list(project_ids), "prompts": list(prompt_ids),
-                 "limit": limit, "batch": batch["id"]},
+                 "limit": limit, "batch": batch.id},
             )
             n = cur.rowcount
-            cur = await conn.execute(
-                "UPDATE analysis_batches SET total_jobs = %s WHERE id = %s RETURNING *", (n, batch["id"])
+            await batches.execute(
+                sql.SQL("UPDATE analysis_batches SET total_jobs = %s WHERE id = %s RETURNING {}").format(_BATCH),
+                (n, batch.id),
             )
-            batch = await cur.fetchone()
-            assert batch is not None
-            return batch, True
+            created = await batches.fetchone()
+            assert created is not None
+            return created, True
 
     async def set_batch_status(self, batch_id: uuid.UUID, status: BatchStatus, *, finished: bool) -> None:
         async with self.pool.connection() as conn:
@@ -281,15 +320,15 @@ class Store:
         async with self.pool.connection() as conn:
             await conn.execute(_RECOMPUTE_BATCH_JOBS, {"b": batch_id})
 
-    async def refresh_batch_counters(self, batch_id: uuid.UUID) -> Row:
-        row = await self.fetchone(
-            """UPDATE analysis_batches b SET total_jobs = s.total, completed_jobs = s.done,
+    async def refresh_batch_counters(self, batch_id: uuid.UUID) -> BatchRow:
+        row = await self._batch(
+            sql.SQL("""UPDATE analysis_batches b SET total_jobs = s.total, completed_jobs = s.done,
                       failed_jobs = s.failed, updated_at = now()
                FROM (SELECT count(*) AS total,
                             count(*) FILTER (WHERE status = 'completed') AS done,
                             count(*) FILTER (WHERE status = 'failed') AS failed
                      FROM analysis_jobs WHERE batch_id = %(b)s) s
-               WHERE b.id = %(b)s RETURNING b.*""",
+               WHERE b.id = %(b)s RETURNING {}""").format(_BATCH_B),
             {"b": batch_id},
         )
         assert row is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+
+from ..db import BatchRow
 
 
 @dataclass
@@ -44,10 +45,10 @@ class Progress:
 
 @dataclass
 class Outcome:
-    batch: dict[str, Any]
+    batch: BatchRow
     progress: Progress
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM"
 
     @property
     def status(self) -> str:
-        return str(self.batch["status"])
+        return str(self.batch.status)

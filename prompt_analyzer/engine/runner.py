@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..config import Settings
-from ..db import DatabaseUnavailable, PairWork, Store
+from ..db import BatchRow, DatabaseUnavailable, PairWork, Store
 from ..db.batch_lock import BatchLock
 from ..db.connect import Target
 from ..providers import Provider
@@ -106,12 +106,12 @@ class Runner:
 
     # ------------------------------------------------------------------------------ batch
 
-    async def execute(self, batch: dict[str, Any]) -> Outcome:
-        batch_id: uuid.UUID = batch["id"]
+    async def execute(self, batch: BatchRow) -> Outcome:
+        batch_id: uuid.UUID = batch.id
         lock = BatchLock(self.target, batch_id)
         try:
             if not await lock.acquire():
-                raise BatchLocked(f"batch {batch['idempotency_key'] or batch_id} is being run by another process")
+                raise BatchLocked(f"batch {batch.idempotency_key or batch_id} is being run by another process")
             self._open_lanes()
             # We hold the batch lock: whoever left pairs `processing` is gone.
             reclaimed = await self.db(self.store.expire_claims, batch_id, except_owner=self.owner)

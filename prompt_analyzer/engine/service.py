@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..config import PLATFORMS, ConfigError, Settings
-from ..db import Database
+from ..db import BatchRow, Database
 from ..providers import Provider, make_provider
 from ..statuses import FINISHED
 from .figures import BatchReport, PlatformFigures, TopErrorEntry
@@ -25,8 +25,8 @@ from .spool import Spool
 class BatchFinished(Exception):
     """The batch of this key already finished; it is not run again."""
 
-    def __init__(self, batch: dict[str, Any]) -> None:
-        super().__init__(batch["idempotency_key"])
+    def __init__(self, batch: BatchRow) -> None:
+        super().__init__(batch.idempotency_key)
         self.batch = batch
 
 
@@ -37,7 +37,7 @@ class NotFound(LookupError):
 @dataclass
 class Prepared:
     runner: Runner
-    batch: dict[str, Any]
+    batch: BatchRow
     created: bool
     skipped: list[str] = field(default_factory=list)  # platforms without a key
 
@@ -105,10 +105,10 @@ async def prepare_run(
         key=key, trigger=trigger, platforms=usable, project_ids=project_ids, prompt_ids=prompt_ids, limit=limit
     )
     if not created:
-        if batch["status"] in FINISHED:
+        if batch.status in FINISHED:
             raise BatchFinished(batch)
         # Resume: ask what the batch was created to ask, minus platforms not configured now.
-        planned = batch["platforms"] or usable
+        planned = batch.platforms or usable
         usable = [p for p in planned if _configured(settings, p) and (not platforms or p in platforms)]
         skipped = [p for p in planned if p not in usable and not _configured(settings, p)]
         if not usable:
@@ -117,7 +117,7 @@ async def prepare_run(
     return Prepared(runner, batch, created, skipped)
 
 
-async def find_batch(db: Database, ref: str | None) -> dict[str, Any]:
+async def find_batch(db: Database, ref: str | None) -> BatchRow:
     """A batch by id, by idempotency key, or the last one (ref None)."""
     if ref is None:
         batch = await db.store.last_batch()
@@ -134,10 +134,10 @@ async def find_batch(db: Database, ref: str | None) -> dict[str, Any]:
 
 
 async def prepare_rerun(
-    db: Database, settings: Settings, batch: dict[str, Any], platforms: Sequence[str] = ()
+    db: Database, settings: Settings, batch: BatchRow, platforms: Sequence[str] = ()
 ) -> Prepared:
     await replay_spool(db, settings)
-    planned = list(batch["platforms"] or settings.platform_names)
+    planned = list(batch.platforms or settings.platform_names)
     wanted = [p for p in planned if not platforms or p in check_platforms(settings, platforms)]
     usable = [p for p in wanted if _configured(settings, p)]
     skipped = [p for p in wanted if p not in usable]
@@ -168,12 +168,12 @@ def _num(v: Any) -> Any:
     return v
 
 
-async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | None = None) -> BatchReport:
+async def batch_report(db: Database, batch: BatchRow, outcome: Outcome | None = None) -> BatchReport:
     """The figures of a batch by platform, as ``status --json`` and ``run --json`` print them."""
     store = db.store
-    stats = {r["platform"]: r for r in await store.platform_stats(batch["id"])}
-    counts = await store.pair_counts(batch["id"])
-    errors = await store.top_errors(batch["id"])
+    stats = {r["platform"]: r for r in await store.platform_stats(batch.id)}
+    counts = await store.pair_counts(batch.id)
+    errors = await store.top_errors(batch.id)
     platforms: dict[str, PlatformFigures] = {}
     for name in sorted(set(counts) | set(stats), key=lambda n: PLATFORMS.index(n) if n in PLATFORMS else 99):
         s, c = stats.get(name, {}), counts.get(name, {})
@@ -199,15 +199,15 @@ async def batch_report(db: Database, batch: dict[str, Any], outcome: Outcome | N
                             "circuit_open": pp.breaker}
         platforms[name] = entry
     report: BatchReport = {
-        "batch_id": str(batch["id"]),
-        "key": batch["idempotency_key"],
-        "trigger": batch["trigger"],
-        "status": batch["status"],
-        "total_jobs": batch["total_jobs"],
-        "completed_jobs": batch["completed_jobs"],
-        "failed_jobs": batch["failed_jobs"],
-        "started_at": batch["started_at"].isoformat() if batch["started_at"] else None,
-        "completed_at": batch["completed_at"].isoformat() if batch["completed_at"] else None,
+        "batch_id": str(batch.id),
+        "key": batch.idempotency_key,
+        "trigger": batch.trigger,
+        "status": batch.status,
+        "total_jobs": batch.total_jobs,
+        "completed_jobs": batch.completed_jobs,
+        "failed_jobs": batch.failed_jobs,
+        "started_at": batch.started_at.isoformat() if batch.started_at else None,
+        "completed_at": batch.completed_at.isoformat() if batch.completed_at else None,
         "cost_usd": round(sum(p["cost_usd"] for p in platforms.values()), 6),
         "platforms": platforms,
     }

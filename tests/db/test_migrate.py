@@ -105,7 +105,7 @@ async def use_engine(url: str, legacy_active: set[uuid.UUID]) -> None:
         new = await store.add_prompt(NewPrompt(PROJECT, "which crm do founders recommend?"))
         batch, created = await store.create_batch(key="legacy:1", trigger="manual", platforms=["openai"])
         assert created
-        pairs = await store.pending_pairs(batch["id"], "openai", after=None, limit=100)
+        pairs = await store.pending_pairs(batch.id, "openai", after=None, limit=100)
         assert {p.prompt_id for p in pairs} == {new["id"]} | legacy_active
         ids = await store.claim_many([(p, 60.0) for p in pairs], owner="test-run")
         assert None not in ids
@@ -118,16 +118,16 @@ async def use_engine(url: str, legacy_active: set[uuid.UUID]) -> None:
             """SELECT r.status, r.metadata, r.attempts, r.tokens_used, j.status AS job_status, j.completed_platforms,
                       (SELECT count(*) FROM ai_response_citations c WHERE c.ai_response_id = r.id) AS cites
                FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id WHERE j.batch_id = %s""",
-            (batch["id"],),
+            (batch.id,),
         )
         assert len(rows) == len(pairs)
         for r in rows:
             assert (r["status"], r["attempts"], r["tokens_used"], r["job_status"]) == ("success", 1, 15, "completed")
             assert r["completed_platforms"] == 1 and r["cites"] == 1
             assert r["metadata"]["request_id"].startswith("req-"), r["metadata"]  # not NULL || {...}
-        counters = await store.refresh_batch_counters(batch["id"])
-        assert (counters["total_jobs"], counters["completed_jobs"]) == (len(pairs), len(pairs))
-        [stats] = await store.platform_stats(batch["id"])
+        counters = await store.refresh_batch_counters(batch.id)
+        assert (counters.total_jobs, counters.completed_jobs) == (len(pairs), len(pairs))
+        [stats] = await store.platform_stats(batch.id)
         assert (stats["success"], stats["tokens"]) == (len(pairs), 15 * len(pairs))
     finally:
         await store.close()

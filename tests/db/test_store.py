@@ -115,17 +115,17 @@ async def test_create_batch_is_set_based_and_idempotent(store: Store) -> None:
     batch, created = await store.create_batch(
         key="k1", trigger="manual", platforms=["openai", "claude"], project_ids=[PROJECT]
     )
-    assert created and batch["total_jobs"] == 2
+    assert created and batch.total_jobs == 2
     again, created2 = await store.create_batch(key="k1", trigger="manual", platforms=["openai"])
-    assert not created2 and again["id"] == batch["id"]
-    counts = await store.pair_counts(batch["id"])
+    assert not created2 and again.id == batch.id
+    counts = await store.pair_counts(batch.id)
     assert {k: v["total"] for k, v in counts.items()} == {"openai": 1, "claude": 2}
 
 
 async def test_claim_success_error_and_counters(store: Store) -> None:
     await store.import_prompts([NewPrompt(PROJECT, "p1"), NewPrompt(PROJECT, "p2")])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai", "claude"])
-    pairs = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    pairs = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     assert len(pairs) == 2
     rid = await store.claim(pairs[0], owner="run-a", lease_s=60)
     assert rid is not None
@@ -136,7 +136,7 @@ async def test_claim_success_error_and_counters(store: Store) -> None:
     ))
     assert await store.claim(pairs[0], owner="run-b", lease_s=60) is None  # succeeded: never again
     # claude fails for the same job: job completes (one success) once every platform ended
-    cpairs = await store.pending_pairs(batch["id"], "claude", after=None, limit=10)
+    cpairs = await store.pending_pairs(batch.id, "claude", after=None, limit=10)
     crid = await store.claim(cpairs[0], owner="run-a", lease_s=60)
     assert crid is not None
     await store.record_error(crid, cpairs[0].job_id, error_class="transient", message="boom", metadata={})
@@ -151,18 +151,18 @@ async def test_claim_success_error_and_counters(store: Store) -> None:
     cites = await store.fetchall("SELECT position, domain, cited FROM ai_response_citations ORDER BY position")
     assert cites == [{"position": 1, "domain": "a.com", "cited": True},
                      {"position": 2, "domain": "b.com", "cited": False}]
-    b = await store.refresh_batch_counters(batch["id"])
-    assert (b["total_jobs"], b["completed_jobs"], b["failed_jobs"]) == (2, 0, 0)  # job 1 is running again
+    b = await store.refresh_batch_counters(batch.id)
+    assert (b.total_jobs, b.completed_jobs, b.failed_jobs) == (2, 0, 0)  # job 1 is running again
 
 
 async def test_expired_claims_are_reclaimed(store: Store) -> None:
     await store.import_prompts([NewPrompt(PROJECT, "p1")])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
-    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     assert await store.claim(pair, owner="dead", lease_s=3600) is not None
-    assert await store.pending_pairs(batch["id"], "openai", after=None, limit=10) == []
-    assert await store.expire_claims(batch["id"], except_owner="alive") == 1
-    [again] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    assert await store.pending_pairs(batch.id, "openai", after=None, limit=10) == []
+    assert await store.expire_claims(batch.id, except_owner="alive") == 1
+    [again] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     assert await store.claim(again, owner="alive", lease_s=60) is not None
 
 
@@ -170,22 +170,22 @@ async def test_fail_remaining_is_set_based(store: Store) -> None:
     await store.import_prompts([NewPrompt(PROJECT, f"p{i}") for i in range(50)])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
     # a pair left `processing` by a dead run (its claim expired once the batch lock was taken) ends too
-    [dead] = await store.pending_pairs(batch["id"], "openai", after=None, limit=1)
+    [dead] = await store.pending_pairs(batch.id, "openai", after=None, limit=1)
     assert await store.claim(dead, owner="dead", lease_s=3600) is not None
-    assert await store.expire_claims(batch["id"], except_owner="alive") == 1
-    n = await store.fail_remaining(batch["id"], "openai", error_class="circuit_open", message="auth failed")
+    assert await store.expire_claims(batch.id, except_owner="alive") == 1
+    n = await store.fail_remaining(batch.id, "openai", error_class="circuit_open", message="auth failed")
     assert n == 50
     left = await store.fetchone("SELECT count(*) AS n FROM ai_responses WHERE status = 'processing'")
     assert left == {"n": 0}
-    b = await store.refresh_batch_counters(batch["id"])
-    assert b["failed_jobs"] == 50
+    b = await store.refresh_batch_counters(batch.id)
+    assert b.failed_jobs == 50
 
 
 async def test_nul_from_a_provider_is_replaced_everywhere(store: Store) -> None:
     """PostgreSQL text and jsonb refuse U+0000: text, titles, urls and JSON keys and values are cleaned."""
     await store.import_prompts([NewPrompt(PROJECT, "p1")])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
-    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     rid = await store.claim(pair, owner="run", lease_s=60)
     assert rid is not None
     await store.record_success(SuccessRecord(
@@ -206,16 +206,16 @@ async def test_nul_from_a_provider_is_replaced_everywhere(store: Store) -> None:
 async def test_released_claims_end_interrupted_not_processing(store: Store) -> None:
     await store.import_prompts([NewPrompt(PROJECT, "p1")])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
-    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     assert await store.claim(pair, owner="run", lease_s=60) is not None
     assert await store.release_claims("run") == 1
     row = await store.fetchone("SELECT status, error_class, claimed_by FROM ai_responses")
     assert row == {"status": "error", "error_class": "interrupted", "claimed_by": None}
-    await store.reconcile_jobs(batch["id"])
+    await store.reconcile_jobs(batch.id)
     job = await store.fetchone("SELECT status, failed_platforms FROM analysis_jobs")
     assert job == {"status": "pending", "failed_platforms": 0}  # an interrupted pair has not failed
     # a resume offers it again and claims it
-    [again] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [again] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     assert await store.claim(again, owner="resume", lease_s=60) is not None
 
 
@@ -223,7 +223,7 @@ async def test_a_lone_surrogate_from_a_provider_is_replaced(store: Store) -> Non
     """json.loads('"\\ud83d"') gives half an emoji, which no encoder takes: stored as U+FFFD."""
     await store.import_prompts([NewPrompt(PROJECT, "p1")])
     batch, _ = await store.create_batch(key="k", trigger="manual", platforms=["openai"])
-    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     rid = await store.claim(pair, owner="run", lease_s=60)
     assert rid is not None
     text = json.loads('"half \\ud83d emoji"')

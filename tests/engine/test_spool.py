@@ -58,7 +58,7 @@ async def answer_for(store: Store, text: str) -> SuccessRecord:
     row = await store.add_prompt(NewPrompt(PROJECT, text))
     batch, _ = await store.create_batch(key=f"k-{uuid.uuid4()}", trigger="manual", platforms=["openai"],
                                         prompt_ids=[row["id"]])
-    [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=10)
+    [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=10)
     rid = await store.claim(pair, owner="dead-run", lease_s=3600)
     assert rid is not None
     return SuccessRecord(rid, pair.job_id, "gpt-x", f"answer to {text}", 10, 5, 15, Decimal("0.001"), 120,

@@ -13,8 +13,12 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from prompt_analyzer.db import NewPrompt, Store, SuccessRecord
 from prompt_analyzer.engine.spool import SPOOL_NAME, Spool
+
+pytestmark = pytest.mark.faults
 
 CHILD = """
 import asyncio, os, signal, sys
@@ -22,8 +26,6 @@ from pathlib import Path
 from prompt_analyzer.db import Store
 from prompt_analyzer.db.connect import open_pool, resolve_target
 from prompt_analyzer.engine.spool import Spool
-
-pytestmark = pytest.mark.faults
 
 class Dies(Store):
     async def record_spooled(self, rec):
@@ -47,7 +49,7 @@ async def test_replay_killed_midway_is_resumed_by_the_next_replay(store: Store, 
         p = await store.add_prompt(NewPrompt(uuid.uuid4(), f"killed replay {i}"))
         batch, _ = await store.create_batch(key=f"kill-{i}", trigger="manual", platforms=["openai"],
                                             prompt_ids=[p["id"]])
-        [pair] = await store.pending_pairs(batch["id"], "openai", after=None, limit=1)
+        [pair] = await store.pending_pairs(batch.id, "openai", after=None, limit=1)
         rid = await store.claim(pair, owner="dead", lease_s=3600)
         assert rid is not None
         recs.append(SuccessRecord(rid, pair.job_id, "m", f"answer {i}", 1, 1, 2, Decimal("0.01"), 5, {}, []))
