@@ -10,16 +10,19 @@ left uncalled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..providers import AuthError, ProviderError, RateLimited
 from ..statuses import ErrorClass
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int = 5) -> None:
+    def __init__(self, threshold: int = 5, *, on_open: Callable[[], object] | None = None) -> None:
         self.threshold = threshold
         self.consecutive = 0
         self.reason: str | None = None
         self.error_class: str = ErrorClass.CIRCUIT_OPEN
+        self._on_open = on_open  # wakes the calls of this platform waiting for their slot
 
     @property
     def open(self) -> bool:
@@ -35,15 +38,20 @@ class CircuitBreaker:
         self.consecutive += 1
         msg = exc.message if isinstance(exc, ProviderError) else str(exc)
         if isinstance(exc, AuthError):
-            self.reason = f"authentication failed: {msg}"
+            self._open(f"authentication failed: {msg}")
         elif self.consecutive >= self.threshold:
-            self.reason = f"{self.consecutive} consecutive failures, last: {msg}"
+            self._open(f"{self.consecutive} consecutive failures, last: {msg}")
         return self.open
 
     def trip(self, reason: str, error_class: str) -> bool:
         """Open for ``reason``; the pairs left uncalled end with ``error_class``.  True if this opened it."""
         if self.open:
             return False
-        self.reason = reason
         self.error_class = error_class
+        self._open(reason)
         return True
+
+    def _open(self, reason: str) -> None:
+        self.reason = reason
+        if self._on_open is not None:
+            self._on_open()

@@ -1,9 +1,11 @@
 """Store calls that ride out a database outage, for ``run.db_retry_s`` in all.
 
-Connection failures, a read-only database and timeouts are retried with :class:`~prompt_analyzer.backoff.Backoff`; every
-attempt (the pool's wait for a connection and the statement) is bounded by the time left, so the whole
-call ends within ``db_retry_s`` (plus one second) however the database fails; once the stop is forced
-nothing is retried.  Errors in the data (a value PostgreSQL refuses) are not retried: they are raised.
+Connection failures, a read-only database and timeouts are retried with
+:class:`~prompt_analyzer.backoff.Backoff`.  Every attempt (the pool's wait for a connection and the
+statement) is bounded by the time left, so the whole call ends within ``db_retry_s`` (plus one second)
+however the database fails; once the stop is forced (a second signal) nothing is retried and no retry
+wait goes on.  Errors in the data (a value PostgreSQL refuses) are
+not retried: they are raised.
 """
 
 from __future__ import annotations
@@ -50,4 +52,6 @@ class RetryingCalls:
                 if delay is None:
                     raise DatabaseUnavailable(f"lost the database at {self.where}: {first}") from None
                 log.warning("database error, retrying in %.1fs: %s", delay, first)
-                await asyncio.sleep(delay)  # the pool checks each connection it hands out (connect.py)
+                await self.stop.until_forced(delay)  # the pool checks each connection it hands out
+                if self.stop.forced:
+                    raise DatabaseUnavailable(f"lost the database at {self.where}: {first}") from None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 
 from ..config import PlatformSettings
 from ..providers import Provider
@@ -20,6 +21,7 @@ class Lane:
     breaker: CircuitBreaker
     budget: TokenBudget | None = None
     avg_output_tokens: float = 400.0  # for the token budget's estimate of a call
+    halted: asyncio.Event = field(default_factory=asyncio.Event)  # the run stops, or the breaker opened
 
     @property
     def name(self) -> str:
@@ -27,14 +29,26 @@ class Lane:
 
     @classmethod
     def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int) -> Lane:
+        halted = asyncio.Event()
         return cls(
             settings=settings,
             provider=provider,
             pacer=Pacer(settings.rpm),
             limit=asyncio.Semaphore(settings.max_concurrency),
-            breaker=CircuitBreaker(breaker_threshold),
+            breaker=CircuitBreaker(breaker_threshold, on_open=halted.set),
             budget=TokenBudget(settings.tpm) if settings.tpm else None,
+            halted=halted,
         )
+
+    async def sleep(self, seconds: float) -> bool:
+        """Sleep unless the lane halts first (a stop, or its breaker opening); True if it slept it all.
+        Every wait of a call of this platform (pacer slot, token budget, backoff) goes through here."""
+        if self.halted.is_set():
+            return False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self.halted.wait()
+        return not self.halted.is_set()
 
     def estimate_tokens(self, prompt: str) -> int:
         return len(prompt) // 4 + int(self.avg_output_tokens)

@@ -75,7 +75,7 @@ class PairCall:
                     await self._fail(e)
                     return
                 self.pp.retries += 1
-                await self.stop.sleep(delay)  # a stop ends the wait at once
+                await self.lane.sleep(delay)  # a stop or the breaker opening ends the wait at once
                 continue
             except Exception as e:  # a bug or an SDK surprise must not stop the batch
                 if isinstance(e, DatabaseUnavailable):
@@ -101,8 +101,8 @@ class PairCall:
         assert self.response_id is not None
         estimate = lane.estimate_tokens(self.pair.prompt_text)
         if lane.budget is not None:
-            await lane.budget.reserve(estimate, self.stop.sleep)
-        await lane.pacer.acquire(self.stop.sleep)
+            await lane.budget.reserve(estimate, lane.sleep)
+        await lane.pacer.acquire(lane.sleep)
         # The last moment before the request: a stop, an auth error or a quota gone while this call
         # waited for its slot means it must not leave.
         if self.stop.requested or lane.breaker.open:

@@ -77,6 +77,8 @@ class Runner:
         for name in self.platforms:
             self.lanes[name] = Lane.open(self.settings.platform(name), self.provider_factory(name),
                                          breaker_threshold=self.run.breaker_threshold)
+            if self.stop.requested:
+                self.lanes[name].halted.set()
 
     async def aclose(self) -> None:
         await self.recorder.aclose()
@@ -90,6 +92,8 @@ class Runner:
         """Stop starting calls; in-flight calls get the grace period to finish.  A second signal ends
         the grace period at once (calls still in flight stay resumable)."""
         self.stop.request(reason)
+        for lane in self.lanes.values():
+            lane.halted.set()
         if self.interrupted_by is None:
             self.interrupted_by = reason
             self.progress.stopping = reason

@@ -57,6 +57,12 @@ class Stop:
                 await self._requested.wait()
         return not self._requested.is_set()
 
+    async def until_forced(self, seconds: float) -> None:
+        """Sleep ``seconds`` unless the stop is forced first (a database retry's wait)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._forced.wait()
+
     async def run_with_grace(self, work: Awaitable[Any], grace_s: float) -> None:
         """Run ``work`` to its end, or, once a stop is requested, for ``grace_s`` more (less if forced),
         then cancel it.  Exceptions of ``work`` propagate."""

@@ -106,3 +106,18 @@ async def test_resume_without_a_platforms_key_does_not_complete_the_batch(env: E
     assert "claude" in r.stderr
     assert r.json()["status"] != "completed"
     assert r.code == 1
+
+
+async def test_calls_waiting_for_their_slot_are_released_when_the_breaker_opens(env: Env) -> None:
+    """At 6 rpm the pacer spaces calls 10 s apart: once the first 401 opens the breaker, the calls queued
+    behind it must leave the queue at once, not each after its slot (which would take 40 s here)."""
+    key = env.env()["OPENAI_API_KEY"]
+    env.sim.set_config(env.sim.config.with_platform("openai", invalid_keys=(key,)))
+    env.write_config(platform_config(openai={"rpm": 6, "max_concurrency": 5}))
+    await env.add_prompts([f"slot {i}" for i in range(5)])
+    t0 = time.monotonic()
+    r = await env.analyze("run", "--key", "slots", "--json", timeout=60)
+    took = time.monotonic() - t0
+    assert r.code == 1, r.stderr[-2000:]
+    assert took < 25, f"the run took {took:.1f} s: queued calls waited for their slots after the breaker opened"
+    assert (await env.sim.stats())["platforms"]["openai"]["401"] == 1
