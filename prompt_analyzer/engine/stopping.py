@@ -1,8 +1,9 @@
 """How a run stops: a first request stops new calls, the grace period lets calls in flight finish,
 a second request (or the end of the grace period) forces the end.
 
-Every wait of the engine that can be long (backoff, a provider's pause, the pacer's next slot, a token
-budget, database retries) sleeps through :meth:`Stop.sleep`, so a stop is never held back by one.
+Every wait of the engine that can be long ends at a stop: a call's waits (backoff, a provider's pause,
+the pacer's next slot, a token budget) through its lane (:meth:`Lane.sleep`, halted by a stop or by the
+breaker), database retry waits through :meth:`Stop.until_forced`.
 """
 
 from __future__ import annotations
@@ -40,22 +41,6 @@ class Stop:
 
     def force(self) -> None:
         self._forced.set()
-
-    async def backoff(self, seconds: float) -> None:
-        """:meth:`sleep` for a retry loop (the loop checks :attr:`requested` itself on waking)."""
-        await self.sleep(seconds)
-
-    async def sleep(self, seconds: float) -> bool:
-        """Sleep ``seconds`` unless a stop is requested first; True if the whole sleep happened."""
-        if self._requested.is_set():
-            return False
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return not self._requested.is_set()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._requested.wait()
-        return not self._requested.is_set()
 
     async def until_forced(self, seconds: float) -> None:
         """Sleep ``seconds`` unless the stop is forced first (a database retry's wait)."""
