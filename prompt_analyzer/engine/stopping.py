@@ -39,9 +39,6 @@ class Stop:
             self.reason = reason
         self._requested.set()
 
-    def force(self) -> None:
-        self._forced.set()
-
     async def until_forced(self, seconds: float) -> None:
         """Sleep ``seconds`` unless the stop is forced first (a database retry's wait)."""
         with contextlib.suppress(TimeoutError):
