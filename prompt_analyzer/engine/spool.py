@@ -66,7 +66,7 @@ from typing import Any
 
 import psycopg
 
-from ..db import CitationRow, Store, SuccessRecord
+from ..db import CitationRow, DatabaseError, Store, SuccessRecord
 from ..db.identity import DatabaseIdentity, database_identity, digest_of, response_status
 
 log = logging.getLogger("prompt_analyzer.engine")
@@ -177,6 +177,10 @@ class ReplayResult:
     quarantine: Path | None = None
 
 
+class SpoolBusy(DatabaseError):
+    """Another process holds the spool's replay lock too long (exit 75: try again later)."""
+
+
 class Spool:
     """The spool of one home, for the database identified by ``identity``.
 
@@ -248,9 +252,9 @@ class Spool:
         result = ReplayResult()
         with self._replay_lock() as lock_fd:
             if not await self._acquire(lock_fd):
-                log.warning("spool: another process has been replaying %s for %.0fs; its answers are left for "
-                            "the next run", self.path, self.lock_wait_s)
-                return result
+                # Going on would ask again pairs whose answers wait in the spool: a temporary failure.
+                raise SpoolBusy(f"another process has been replaying {self.path} for {self.lock_wait_s:.0f} s; "
+                                "try again once it has finished")
             works = self._take_work_files()
             if not works:
                 return result

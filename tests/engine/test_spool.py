@@ -278,3 +278,25 @@ def test_an_answer_with_a_lone_surrogate_is_spooled(tmp_path: Path) -> None:
     line = _encode(rec, "db")
     assert line.isascii()
     assert _decode(json.loads(line)).response_text == text
+
+
+async def test_a_replay_held_up_by_another_refuses_to_let_the_run_go_on(store: Store, tmp_path: Path) -> None:
+    """While another process replays, going on would ask again pairs whose answers wait in the spool: the
+    replay raises a temporary error (exit 75) instead of returning as if the spool were empty."""
+    import fcntl
+    import os
+
+    from prompt_analyzer.engine.spool import LOCK_NAME, SpoolBusy
+
+    home = tmp_path / "home"
+    spool = await Spool.open(home, store)
+    spool.append(await answer_for(store, "held up"))
+    spool.lock_wait_s = 0.3
+    fd = os.open(home / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # "another process" holds the replay lock
+        with pytest.raises(SpoolBusy, match="another process has been replaying"):
+            await spool.replay(store)
+    finally:
+        os.close(fd)
+    assert (await spool.replay(store)).written == 1  # once it is free, the answer is written
