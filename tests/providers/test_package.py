@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import replace
 
 import pytest
@@ -22,18 +21,6 @@ def test_public_names_importable_from_the_package() -> None:
     for name in PUBLIC:
         assert hasattr(providers, name), name
         assert name in providers.__all__, name
-
-
-def test_types_alias_is_the_same_objects() -> None:
-    """engine/breaker.py and engine/retry.py still import from ``providers._types``."""
-    types = importlib.import_module("prompt_analyzer.providers._types")
-    errors = importlib.import_module("prompt_analyzer.providers.errors")
-    results = importlib.import_module("prompt_analyzer.providers.results")
-    for name in ("AuthError", "ProviderError", "RateLimited", "QuotaExhausted", "TransientError", "PermanentError",
-                 "MalformedResponse"):
-        assert getattr(types, name) is getattr(errors, name) is getattr(providers, name)
-    for name in ("Citation", "ProviderResult"):
-        assert getattr(types, name) is getattr(results, name) is getattr(providers, name)
 
 
 def test_make_provider_without_key_is_auth_error() -> None:
