@@ -9,12 +9,11 @@ The rule (docs/metrics.md, "Mentions", states it with its limits):
    underscore or combining mark ("Box" is not in "toolbox", "Dropbox" or "box_size"); a letter of a script
    written without spaces (CJK, kana, hangul, Thai) counts as a boundary, since those scripts have none.
    Spaces inside a term match any run of whitespace; straight and curly apostrophes match each other.
-3. **Case-insensitive**, except for *ambiguous* terms with cased letters: an everyday word
-   (:mod:`.common_words`: "you", "zoom", "box"), a term of one or two characters, or any term of a brand
-   marked ``match_case``.  Those
-   match only as written ("Zoom", not "zoom in"), and a match at the start of a sentence, where every word
-   is capitalised, counts only when it is set off as a label: bold, italic, a link's text, or followed by
-   ``:`` or a dash ("1. **Zoom** – video calls").
+3. **Case-insensitive**, except for terms with cased letters that are an everyday word
+   (:mod:`.common_words`: "you", "zoom", "box"), one or two characters long ("HP"), or of a brand marked
+   ``match_case``: those match only as written ("Zoom", not "zoom in").  An everyday word at the start of
+   a sentence, where every word is capitalised, counts only when it is set off as a label: bold, italic, a
+   link's text, or followed by ``:`` or a dash ("1. **Zoom** – video calls").
 4. **Longest term wins**, left to right, without overlaps: "Acme Cloud" (one brand) is not also "Acme"
    (another).  Terms are the brand's name, its aliases and its domains ("acme.io" written in the text).
 5. **Negation**: an occurrence does not count when its clause says the brand could not be found or is
@@ -174,12 +173,17 @@ _BEFORE = f"(?<![^\\W{_NOSPACE}])(?<![{_MARKS}])"
 _AFTER = f"(?![^\\W{_NOSPACE}]|[{_MARKS}])"
 
 
-def _ambiguous(term: str, match_case: bool) -> bool:
+def _case_sensitive(term: str, match_case: bool) -> bool:
     """Matched only as written: a term whose case says something (it has cased letters; "华为" has none)
     and that is an everyday word, one or two characters long, or of a brand marked match_case."""
     if term.lower() == term.upper():
         return False
-    return match_case or len(term) <= 2 or (" " not in term and term.casefold() in COMMON_WORDS)
+    return match_case or len(term) <= 2 or _everyday(term)
+
+
+def _everyday(term: str) -> bool:
+    """An everyday word: at the start of a sentence, capitalised like any word, it says nothing."""
+    return " " not in term and term.casefold() in COMMON_WORDS
 
 
 def _term_regex(term: str) -> str:
@@ -288,22 +292,22 @@ class Matcher:
 
     def __init__(self, brands: Sequence[BrandTerms]) -> None:
         self.brands = list(brands)
-        entries: list[tuple[str, uuid.UUID, bool]] = []
+        entries: list[tuple[str, uuid.UUID, bool]] = []  # (term, brand, matched as written)
         owner: dict[tuple[str, bool], uuid.UUID] = {}
         for b in self.brands:
             for term in b.terms():
-                amb = _ambiguous(term, b.match_case)
-                key = (term if amb else term.casefold(), amb)
+                exact = _case_sensitive(term, b.match_case)
+                key = (term if exact else term.casefold(), exact)
                 if key in owner:  # the same term for two brands: the first one (the caller's order) keeps it
                     continue
                 owner[key] = b.id
-                entries.append((term, b.id, amb))
+                entries.append((term, b.id, exact))
         # Longest first: at a given position the longest term wins ("Acme Cloud" before "Acme").
         entries.sort(key=lambda e: (-len(e[0]), e[0]))
         self._entries = entries
         if entries:
             alts = "|".join(
-                f"({_term_regex(t)})" if amb else f"((?i:{_term_regex(t)}))" for t, _, amb in entries
+                f"({_term_regex(t)})" if exact else f"((?i:{_term_regex(t)}))" for t, _, exact in entries
             )
             self._pattern: re.Pattern[str] | None = re.compile(f"{_BEFORE}(?:{alts}){_AFTER}")
         else:
@@ -317,9 +321,9 @@ class Matcher:
         found: list[Occurrence] = []
         for m in self._pattern.finditer(t.masked):
             assert m.lastindex is not None
-            _, brand_id, amb = self._entries[m.lastindex - 1]
+            term, brand_id, _ = self._entries[m.lastindex - 1]
             start, end = m.span()
-            if amb and t.sentence_start(start) and not t.labelled(start, end):
+            if _everyday(term) and t.sentence_start(start) and not t.labelled(start, end):
                 continue
             found.append(Occurrence(brand_id, start, end, t.negated(start, end)))
         return found
