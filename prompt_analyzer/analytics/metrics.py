@@ -356,6 +356,29 @@ class Report:
         """How the last selected batch differs from the previous one (empty: comparable)."""
         return self.batch.marks
 
+    def headline(self) -> dict[str, Any]:
+        """The few figures a notification carries: per project, each brand's visibility (with its interval),
+        share of voice, average rank and citation share, and the changes worth a headline (significant
+        between comparable batches)."""
+        projects: dict[str, Any] = {}
+        for pid, pm in self.projects.items():
+            flagged = [
+                {"brand": b.name, "platform": platform, "metric": c.metric, "before": _r(c.before),
+                 "after": _r(c.after), "p_value": round(c.p_value, 6)}
+                for b in pm.brands.values()
+                for platform, changes in ((None, b.changes), *((p, m.changes) for p, m in b.platforms.items()))
+                for c in changes.values() if c.flagged
+            ]
+            projects[str(pid)] = {
+                "answers": pm.answers,
+                "brands": {n: {"own": b.own, "visibility": _r(b.visibility), "visibility_ci": _ci(b.visibility_ci),
+                               "share_of_voice": _r(b.share_of_voice), "avg_rank": _r(b.avg_rank),
+                               "citation_share": _r(b.citation_share)} for n, b in pm.brands.items()},
+                "flagged_changes": flagged,
+            }
+        return {"batch_id": str(self.batch_id), "comparable": not self.marks, "marks": list(self.marks),
+                "projects": projects}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "batch_id": str(self.batch_id),
