@@ -640,7 +640,8 @@ async def compute_report(
     projects: dict[uuid.UUID, ProjectMetrics] = {}
     for pid in project_ids:
         pb = brands_by_project.get(pid) or ProjectBrands.of(pid, ())
-        projects[pid] = _project(pb, selection, rows, latest.id, previous_info, summaries, trend_infos, top_domains)
+        projects[pid] = _project(pb, selection, rows, latest.id, previous_info, summaries, trend_infos, top_domains,
+                                 single=len(selected) == 1)
 
     return Report(
         batch_id=latest.id, batches=tuple(summaries[i.id] for i in selected),
@@ -659,7 +660,7 @@ def _only(project: uuid.UUID, r: _Rows) -> tuple[list[AnswerRow], list[MentionRo
 def _project(
     pb: ProjectBrands, selection: _Rows, rows: Mapping[uuid.UUID, _Rows], latest: uuid.UUID,
     previous: BatchInfoRow | None, summaries: Mapping[uuid.UUID, BatchSummary], trend: Sequence[BatchInfoRow],
-    top: int,
+    top: int, single: bool,
 ) -> ProjectMetrics:
     brands = list(pb.brands)
     owners = _Owners(brands)
@@ -671,15 +672,18 @@ def _project(
 
     # Changes: the last selected batch against the previous one, overall and per platform.
     comparable = summaries[latest].comparable
-    now_rows = _only(pb.project_id, rows[latest])
     prev_rows = _only(pb.project_id, rows[previous.id]) if previous is not None else None
-    now_all = _counts(brands, *now_rows, owners)
-    prev_all = _counts(brands, *prev_rows, owners) if prev_rows is not None else {}
 
     def scoped(r: tuple[list[AnswerRow], list[MentionRow], list[CitationRow]], p: str) -> dict[uuid.UUID, _Counts]:
         return _counts(brands, [a for a in r[0] if a.platform == p], r[1], r[2], owners)
 
-    now_platform = {p: scoped(now_rows, p) for p in platforms}
+    if single:  # the selection is the last batch: its counts are the ones just made
+        now_all, now_platform = overall, per_platform
+    else:
+        now_rows = _only(pb.project_id, rows[latest])
+        now_all = _counts(brands, *now_rows, owners)
+        now_platform = {p: scoped(now_rows, p) for p in platforms}
+    prev_all = _counts(brands, *prev_rows, owners) if prev_rows is not None else {}
     prev_platform = {p: scoped(prev_rows, p) for p in platforms} if prev_rows is not None else {}
 
     metrics: list[BrandMetrics] = []
@@ -706,11 +710,14 @@ def _project(
 
     points: list[TrendPoint] = []
     for info in trend:
-        t_answers, t_mentions, t_citations = _only(pb.project_id, rows[info.id])
-        if not t_answers:
-            continue
-        points.append(TrendPoint(info.id, info.started_at, len(t_answers), summaries[info.id].marks,
-                                 _trend_values(brands, _counts(brands, t_answers, t_mentions, t_citations, owners))))
+        if single and info.id == latest:
+            counts, n = overall, len(answers)
+        else:
+            t_answers, t_mentions, t_citations = _only(pb.project_id, rows[info.id])
+            counts, n = _counts(brands, t_answers, t_mentions, t_citations, owners), len(t_answers)
+        if n:
+            points.append(TrendPoint(info.id, info.started_at, n, summaries[info.id].marks,
+                                     _trend_values(brands, counts)))
 
     top_domains, gaps = _domains(brands, answers, mentions, citations, top, owners)
     return ProjectMetrics(
