@@ -9,8 +9,9 @@ The rule (docs/metrics.md, "Mentions", states it with its limits):
    underscore or combining mark ("Box" is not in "toolbox", "Dropbox" or "box_size"); a letter of a script
    written without spaces (CJK, kana, hangul, Thai) counts as a boundary, since those scripts have none.
    Spaces inside a term match any run of whitespace; straight and curly apostrophes match each other.
-3. **Case-insensitive**, except for *ambiguous* terms: an everyday word (:mod:`.common_words`: "you",
-   "zoom", "box"), a term of one or two characters, or any term of a brand marked ``match_case``.  Those
+3. **Case-insensitive**, except for *ambiguous* terms with cased letters: an everyday word
+   (:mod:`.common_words`: "you", "zoom", "box"), a term of one or two characters, or any term of a brand
+   marked ``match_case``.  Those
    match only as written ("Zoom", not "zoom in"), and a match at the start of a sentence, where every word
    is capitalised, counts only when it is set off as a label: bold, italic, a link's text, or followed by
    ``:`` or a dash ("1. **Zoom** – video calls").
@@ -174,6 +175,10 @@ _AFTER = f"(?![^\\W{_NOSPACE}]|[{_MARKS}])"
 
 
 def _ambiguous(term: str, match_case: bool) -> bool:
+    """Matched only as written: a term whose case says something (it has cased letters; "华为" has none)
+    and that is an everyday word, one or two characters long, or of a brand marked match_case."""
+    if term.lower() == term.upper():
+        return False
     return match_case or len(term) <= 2 or (" " not in term and term.casefold() in COMMON_WORDS)
 
 

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..db import Store
 from ..db.analytics import AnalyticsStore, AnswerRow, BatchInfoRow, BrandRow, CitationRow, MentionRow
+from ..engine.service import NotFound
 from .mentions import REDIRECT_HOSTS, domain_matches
 from .scoring import ProjectBrands, load_project_brands
 from .stats import two_proportion_test, wilson
@@ -43,8 +44,8 @@ TOP_DOMAINS = 10
 CHANGE_METRICS = ("visibility", "share_of_voice", "citation_share")
 
 
-class NoBatch(LookupError):
-    """Nothing to report: no batch (of the project) holds a successful answer."""
+class NoBatch(NotFound):
+    """Nothing to report: no such batch, or no batch (of the project) holds a successful answer (exit 2)."""
 
 
 def _r(x: float | None) -> float | None:

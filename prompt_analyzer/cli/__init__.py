@@ -1,7 +1,8 @@
 """The `analyze` command: parse, call the engine, render.  No SQL, no wire formats.
 
 One module per command group (typer's one-file-per-command layout): :mod:`.run` (run, prompt, rerun,
-status), :mod:`.demo`, :mod:`.prompts` (``prompts ...``), :mod:`.db` (``db migrate``); :mod:`._exec` maps
+status), :mod:`.demo`, :mod:`.prompts` (``prompts ...``), :mod:`.db` (``db migrate``), :mod:`.brands`
+(``brands ...``), :mod:`.score`; :mod:`._exec` maps
 failures to one line and the contract's exit code and handles signals; :mod:`._context` is what an
 invocation carries in typer's ``ctx.obj``.
 """
@@ -20,7 +21,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import db, demo, prompts, report, run
+from . import brands, db, demo, prompts, report, run, score
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -39,6 +40,8 @@ app.command()(demo.demo)
 app.command()(report.report)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
+app.add_typer(brands.app, name="brands")
+app.command("score")(score.score_cmd)
 
 
 class LogFormat(Enum):

@@ -177,6 +177,50 @@ class AnalyticsStore:
                 out.append(row)
             return out
 
+    async def update_brand(
+        self, project_id: uuid.UUID, name: str, *, add_aliases: Sequence[str] = (), drop_aliases: Sequence[str] = (),
+        add_domains: Sequence[str] = (), drop_domains: Sequence[str] = (), is_own: bool | None = None,
+        match_case: bool | None = None,
+    ) -> BrandRow | None:
+        """Change a brand's aliases, domains or flags; None if the project has no brand of that name.
+        BrandConflict if a new alias is another brand's name or alias."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"brands:{project_id}",))
+            cur = conn.cursor(row_factory=class_row(BrandRow))
+            await cur.execute(
+                sql.SQL("""SELECT {} FROM tracked_brands WHERE project_id = %s AND lower(name) = lower(%s)
+                           FOR UPDATE""").format(_BRAND),
+                (project_id, name),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            drop_a = {a.casefold() for a in drop_aliases}
+            aliases = [a for a in row.aliases if a.casefold() not in drop_a]
+            new_aliases = [a for a in add_aliases if a.casefold() not in {x.casefold() for x in (row.name, *aliases)}]
+            others = [b for b in await self._project_brands(conn, project_id) if b.id != row.id]
+            for term in new_aliases:
+                for b in others:
+                    if term.casefold() in {t.casefold() for t in (b.name, *b.aliases)}:
+                        raise BrandConflict(f"{term!r} is already a name or alias of brand {b.name!r} "
+                                            f"in project {project_id}")
+            domains = [d for d in row.domains if d not in set(drop_domains)]
+            domains += [d for d in add_domains if d not in domains]
+            await cur.execute(
+                sql.SQL("""UPDATE tracked_brands SET aliases = %s, domains = %s, is_own = %s, match_case = %s,
+                                  updated_at = now()
+                           WHERE id = %s RETURNING {}""").format(_BRAND),
+                (aliases + new_aliases, domains, row.is_own if is_own is None else is_own,
+                 row.match_case if match_case is None else match_case, row.id),
+            )
+            return await cur.fetchone()
+
+    async def _project_brands(self, conn: psycopg.AsyncConnection[Any], project_id: uuid.UUID) -> list[BrandRow]:
+        cur = conn.cursor(row_factory=class_row(BrandRow))
+        await cur.execute(sql.SQL("SELECT {} FROM tracked_brands WHERE project_id = %s").format(_BRAND),
+                          (project_id,))
+        return await cur.fetchall()
+
     async def list_brands(self, project_id: uuid.UUID | None = None) -> list[BrandRow]:
         async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(BrandRow)) as cur:
             await cur.execute(
