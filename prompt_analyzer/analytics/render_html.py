@@ -245,7 +245,7 @@ def _domains(pm: ProjectMetrics) -> go.Figure:
     ))
     if not rows:
         fig.add_annotation(text="no cited sources", showarrow=False)
-    return _layout(fig, "Most cited sites", xaxis={"title": {"text": "cited sources"}})
+    return _layout(fig, "Most cited sites", xaxis={"title": {"text": "cited sources"}, "tickformat": "d"})
 
 
 def _brands_table(pm: ProjectMetrics) -> str:
