@@ -136,7 +136,9 @@ def _domains(pm: ProjectMetrics) -> Table:
 
 
 def _gaps(pm: ProjectMetrics) -> Table:
-    t = Table(title="Citation gaps: cited with competitors, never with your brand", title_justify="left")
+    t = Table(title="Citation gaps", title_justify="left",
+              caption="sites cited in answers naming a competitor, never in one naming your brand",
+              caption_justify="left")
     t.add_column("Site")
     t.add_column("Answers", justify="right")
     t.add_column("Competitors mentioned")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from ..analytics.metrics import NoBatch, compute_report
 from ..analytics.render_csv import write_csv
@@ -20,6 +21,8 @@ from ._context import invocation
 from ._exec import EXIT_OK, EXIT_USAGE, execute, fail, finish, out, say
 from ._options import JsonOpt, OptionError, uuid_of
 from .database import database
+
+PIPE_WIDTH = 200
 
 
 def parse_since(value: object) -> datetime | None:
@@ -75,8 +78,8 @@ def report(
             fail(inv, f"cannot write {e.filename or csv_dir or html_file}: {e.strerror or e}", EXIT_USAGE)
         if json_mode:
             print(json.dumps(rep.to_json(), ensure_ascii=False), flush=True)
-        else:
-            render_terminal(rep, out)
+        else:  # piped or redirected: wide enough that no cell wraps
+            render_terminal(rep, out if out.is_terminal else Console(width=PIPE_WIDTH, highlight=False))
         return EXIT_OK
 
     finish(execute(inv, go))
