@@ -28,22 +28,13 @@ from prompt_analyzer.analytics.scoring import score
 from prompt_analyzer.db import Store
 from prompt_analyzer.db.analytics import AnalyticsStore, NewBrand
 from tests.analytics.seed import Ans, seed_batch
-from tests.analytics.test_metrics import BATCH1, BATCH2, P
+from tests.analytics.test_metrics import P
+from tests.analytics.test_metrics import _seed as seed_two_batches  # the analytics tests' seed, as is
 
 Q = uuid.UUID("44444444-4444-4444-8444-444444444444")
 MODEL = "gpt-4.1-mini-2025-06-01"
 
 __all__ = ["MODEL", "P", "Q", "seed_flagged_change", "seed_two_batches"]
-
-
-async def seed_two_batches(store: Store) -> tuple[uuid.UUID, uuid.UUID]:
-    a = AnalyticsStore(store.pool)
-    await a.add_brands([NewBrand(P, "Acme", domains=("acme.com",), is_own=True),
-                        NewBrand(P, "Globex", domains=("globex.io",)), NewBrand(P, "Initech")])
-    b1, _ = await seed_batch(store, P, "daily:1", datetime(2026, 11, 1, tzinfo=UTC), BATCH1)
-    b2, _ = await seed_batch(store, P, "daily:2", datetime(2026, 11, 2, tzinfo=UTC), BATCH2)
-    await score(store.pool)
-    return b1, b2
 
 
 async def seed_flagged_change(store: Store) -> tuple[uuid.UUID, uuid.UUID]:
