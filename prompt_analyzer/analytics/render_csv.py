@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..ops import write_metrics_file
 from .metrics import Change, Interval, Report
 
 __all__ = ["CSV_FILES", "render_csv", "write_csv"]
@@ -130,13 +129,6 @@ def write_csv(report: Report, directory: Path) -> list[Path]:
     paths: list[Path] = []
     for name, text in render_csv(report).items():
         path = directory / name
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_metrics_file(path, text)  # the project's atomic write (a temporary file renamed into place)
         paths.append(path)
     return paths

@@ -18,14 +18,13 @@ Wording of each figure: :mod:`.render_text`.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 
+from ..ops import write_metrics_file
 from .metrics import BrandMetrics, ProjectMetrics, Report
 from .render_text import batch_label, change_text, pct, rank_text, share_text
 
@@ -51,7 +50,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 2em; border-bott
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 8px; } .wide { grid-column: 1 / -1; }
 table { border-collapse: collapse; margin: 12px 0; width: 100%; font-size: 0.95em; }
 th, td { border-bottom: 1px solid #d0d7de; padding: 6px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; } .up { color: #1a7f37; } .down { color: #cf222e; }
+th:first-child, td:first-child, .t { text-align: left; } .up { color: #1a7f37; } .down { color: #cf222e; }
 .warn { color: #9a6700; } footer { margin-top: 3em; color: #656d76; font-size: 0.85em; }
 """
 
@@ -83,14 +82,7 @@ def render_html(report: Report) -> str:
 def write_html(report: Report, path: Path) -> Path:
     """Write the page to ``path`` whole or not at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(render_html(report))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_metrics_file(path, render_html(report))  # the project's atomic write (a temporary file renamed)
     return path
 
 
@@ -264,8 +256,9 @@ def _brands_table(pm: ProjectMetrics) -> str:
 
 def _gaps_table(pm: ProjectMetrics) -> str:
     rows = ["<h3>Citation gaps: sites cited with competitors, never with your brand</h3><table><thead><tr>"
-            "<th>Site</th><th>Answers</th><th>Competitors mentioned</th></tr></thead><tbody>"]
+            "<th>Site</th><th>Answers</th><th class=\"t\">Competitors mentioned</th></tr></thead><tbody>"]
     for g in pm.citation_gaps:
-        rows.append(f"<tr><td>{_e(g.domain)}</td><td>{g.answers}</td><td>{_e(', '.join(g.competitors))}</td></tr>")
+        rows.append(f"<tr><td>{_e(g.domain)}</td><td>{g.answers}</td>"
+                    f"<td class=\"t\">{_e(', '.join(g.competitors))}</td></tr>")
     rows.append("</tbody></table>")
     return "".join(rows)
