@@ -57,6 +57,7 @@ REDIRECT_PATH = "/grounding-api-redirect/"
 REQUEST_TIMEOUT_S = 3.0  # one redirect request, connect to last byte of the headers
 ANSWER_DEADLINE_S = 6.0  # all the links of one answer; what is still pending then stays unresolved
 MAX_IN_FLIGHT = 8  # redirect requests at once, for the whole run (they go to one Google host)
+_UNWIND_S = 1.0  # how long cancelled requests may take to unwind before the answer goes on without them
 _CACHE_SIZE = 4096  # a link seen again in the run (the same source in two answers) is not asked twice
 _USER_AGENT = "prompt-analyzer (grounding link resolution)"
 
@@ -117,8 +118,8 @@ class RedirectResolver:
         done, pending = await asyncio.wait(tasks.values(), timeout=self.answer_deadline_s)
         for t in pending:
             t.cancel()
-        if pending:
-            await asyncio.wait(pending)  # let the cancelled requests release their connections
+        if pending:  # let the cancelled requests release their connections (bounded: never held by them)
+            await asyncio.wait(pending, timeout=_UNWIND_S)
         out: dict[str, Resolution] = {}
         for link, t in tasks.items():
             if t in done and not t.cancelled() and t.exception() is None:
