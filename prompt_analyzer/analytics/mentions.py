@@ -9,12 +9,11 @@ The rule (docs/metrics.md, "Mentions", states it with its limits):
    underscore or combining mark ("Box" is not in "toolbox", "Dropbox" or "box_size"); a letter of a script
    written without spaces (CJK, kana, hangul, Thai) counts as a boundary, since those scripts have none.
    Spaces inside a term match any run of whitespace; straight and curly apostrophes match each other.
-3. **Case-insensitive**, except for *ambiguous* terms with cased letters: an everyday word
-   (:mod:`.common_words`: "you", "zoom", "box"), a term of one or two characters, or any term of a brand
-   marked ``match_case``.  Those
-   match only as written ("Zoom", not "zoom in"), and a match at the start of a sentence, where every word
-   is capitalised, counts only when it is set off as a label: bold, italic, a link's text, or followed by
-   ``:`` or a dash ("1. **Zoom** – video calls").
+3. **Case-insensitive**, except for terms with cased letters that are an everyday word
+   (:mod:`.common_words`: "you", "zoom", "box"), one or two characters long ("HP"), or of a brand marked
+   ``match_case``: those match only as written ("Zoom", not "zoom in").  An everyday word at the start of
+   a sentence, where every word is capitalised, counts only when it is set off as a label: bold, italic, a
+   link's text, or followed by ``:`` or a dash ("1. **Zoom** – video calls").
 4. **Longest term wins**, left to right, without overlaps: "Acme Cloud" (one brand) is not also "Acme"
    (another).  Terms are the brand's name, its aliases and its domains ("acme.io" written in the text).
 5. **Negation**: an occurrence does not count when its clause says the brand could not be found or is
@@ -31,7 +30,7 @@ import bisect
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .common_words import COMMON_WORDS
 
@@ -65,27 +64,32 @@ _LINKS = (
 )
 
 
+def _blank(m: re.Match[str]) -> str:
+    return " " * (m.end() - m.start())
+
+
+def _keep_text(m: re.Match[str]) -> str:
+    return " " * (m.start(1) - m.start()) + m.group(1) + " " * (m.end() - m.end(1))
+
+
+# Each pattern runs only on a text holding one of its triggers (most answers have no image, tag or link).
+_TRIGGERS: tuple[tuple[str, ...], ...] = (("![",), ("]:",), ("<",), ("<",), ("://", "www."), ("_",))
+_LINK_TRIGGERS: tuple[tuple[str, ...], ...] = (("](",), ("][",))
+
+
 def mask_markup(text: str) -> str:
     """``text`` with markup and URLs replaced by spaces: the same length, the same offsets."""
-    chars = list(text)
-
-    def blank(start: int, end: int) -> None:
-        chars[start:end] = " " * (end - start)
-
-    for pattern in _MASK_ALL[:2]:  # images and definitions before links: they contain link syntax
-        for m in pattern.finditer(text):
-            blank(m.start(), m.end())
-    masked = "".join(chars)
-    for pattern in _LINKS:
-        for m in pattern.finditer(masked):
-            blank(m.start(), m.start(1))
-            blank(m.end(1), m.end())
-        masked = "".join(chars)
-    for pattern in _MASK_ALL[2:]:
-        for m in pattern.finditer(masked):
-            blank(m.start(), m.end())
-        masked = "".join(chars)
-    return masked
+    # Images and reference definitions first (they contain link syntax), then links, then the rest.
+    for pattern, triggers in zip(_MASK_ALL[:2], _TRIGGERS[:2], strict=True):
+        if any(t in text for t in triggers):
+            text = pattern.sub(_blank, text)
+    for link, triggers in zip(_LINKS, _LINK_TRIGGERS, strict=True):
+        if any(t in text for t in triggers):
+            text = link.sub(_keep_text, text)
+    for pattern, triggers in zip(_MASK_ALL[2:], _TRIGGERS[2:], strict=True):
+        if any(t in text for t in triggers):
+            text = pattern.sub(_blank, text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------- domains
@@ -174,12 +178,17 @@ _BEFORE = f"(?<![^\\W{_NOSPACE}])(?<![{_MARKS}])"
 _AFTER = f"(?![^\\W{_NOSPACE}]|[{_MARKS}])"
 
 
-def _ambiguous(term: str, match_case: bool) -> bool:
+def _case_sensitive(term: str, match_case: bool) -> bool:
     """Matched only as written: a term whose case says something (it has cased letters; "华为" has none)
     and that is an everyday word, one or two characters long, or of a brand marked match_case."""
     if term.lower() == term.upper():
         return False
-    return match_case or len(term) <= 2 or (" " not in term and term.casefold() in COMMON_WORDS)
+    return match_case or len(term) <= 2 or _everyday(term)
+
+
+def _everyday(term: str) -> bool:
+    """An everyday word: at the start of a sentence, capitalised like any word, it says nothing."""
+    return " " not in term and term.casefold() in COMMON_WORDS
 
 
 def _term_regex(term: str) -> str:
@@ -233,34 +242,42 @@ _LEAD = re.compile(r"^[\W\d_]*$")  # nothing but list markers, numbers and punct
 _LABEL_AFTER = re.compile(r"^[*_\]`]*\s*(?::|[-\u2013\u2014]\s)")
 
 
-@dataclass(slots=True)
 class _Text:
-    original: str
-    masked: str
-    clause_ends: list[int] = field(default_factory=list)  # sorted ends of clause separators
-    clause_starts: list[int] = field(default_factory=list)
-    sentence_ends: list[int] = field(default_factory=list)
+    """One answer being matched: its original and masked text, and (computed on first use, since most
+    positions never need them) where its clauses and sentences end."""
 
-    @classmethod
-    def of(cls, text: str) -> _Text:
-        masked = mask_markup(text)
-        t = cls(text, masked)
-        for m in _CLAUSE_END.finditer(masked):
-            t.clause_starts.append(m.start())
-            t.clause_ends.append(m.end())
-        t.sentence_ends = [m.end() for m in _SENTENCE_END.finditer(masked)]
-        return t
+    def __init__(self, text: str) -> None:
+        self.original = text
+        self.masked = mask_markup(text)
+        self._sentence_ends: list[int] | None = None
+        self._breaks: dict[int, list[tuple[int, int]]] = {}  # sentence start -> its clause breaks
+
+    @property
+    def sentence_ends(self) -> list[int]:
+        if self._sentence_ends is None:
+            self._sentence_ends = [m.end() for m in _SENTENCE_END.finditer(self.masked)]
+        return self._sentence_ends
+
+    def _sentence(self, pos: int) -> tuple[int, int]:
+        ends = self.sentence_ends
+        i = bisect.bisect_right(ends, pos)
+        return (ends[i - 1] if i else 0), (ends[i] if i < len(ends) else len(self.masked))
 
     def clause(self, start: int, end: int) -> tuple[int, int]:
-        i = bisect.bisect_right(self.clause_ends, start)
-        lo = self.clause_ends[i - 1] if i else 0
-        j = bisect.bisect_left(self.clause_starts, end)
-        hi = self.clause_starts[j] if j < len(self.clause_starts) else len(self.masked)
+        """The clause around [start, end): clause breaks are looked for within its sentence only."""
+        lo, hi = self._sentence(start)
+        breaks = self._breaks.get(lo)
+        if breaks is None:
+            breaks = self._breaks[lo] = [(m.start(), m.end()) for m in _CLAUSE_END.finditer(self.masked, lo, hi)]
+        for b_start, b_end in breaks:
+            if b_end <= start:
+                lo = b_end
+            elif b_start >= end:
+                return lo, b_start
         return lo, hi
 
     def sentence_start(self, start: int) -> bool:
-        i = bisect.bisect_right(self.sentence_ends, start)
-        lo = self.sentence_ends[i - 1] if i else 0
+        lo, _ = self._sentence(start)
         return bool(_LEAD.match(self.masked[lo:start]))
 
     def labelled(self, start: int, end: int) -> bool:
@@ -288,68 +305,83 @@ class Matcher:
 
     def __init__(self, brands: Sequence[BrandTerms]) -> None:
         self.brands = list(brands)
-        entries: list[tuple[str, uuid.UUID, bool]] = []
-        owner: dict[tuple[str, bool], uuid.UUID] = {}
-        for b in self.brands:
+        self._by_domain: dict[str, list[int]] = {}  # domain -> indexes of the brands it is a domain of
+        for i, b in enumerate(self.brands):
+            for d in b.domains:
+                self._by_domain.setdefault(d, []).append(i)
+        entries: list[tuple[str, int, bool]] = []  # (term, brand index, matched as written)
+        owner: dict[tuple[str, bool], int] = {}
+        for i, b in enumerate(self.brands):
             for term in b.terms():
-                amb = _ambiguous(term, b.match_case)
-                key = (term if amb else term.casefold(), amb)
+                exact = _case_sensitive(term, b.match_case)
+                key = (term if exact else term.casefold(), exact)
                 if key in owner:  # the same term for two brands: the first one (the caller's order) keeps it
                     continue
-                owner[key] = b.id
-                entries.append((term, b.id, amb))
+                owner[key] = i
+                entries.append((term, i, exact))
         # Longest first: at a given position the longest term wins ("Acme Cloud" before "Acme").
         entries.sort(key=lambda e: (-len(e[0]), e[0]))
         self._entries = entries
         if entries:
             alts = "|".join(
-                f"({_term_regex(t)})" if amb else f"((?i:{_term_regex(t)}))" for t, _, amb in entries
+                f"({_term_regex(t)})" if exact else f"((?i:{_term_regex(t)}))" for t, _, exact in entries
             )
-            self._pattern: re.Pattern[str] | None = re.compile(f"{_BEFORE}(?:{alts}){_AFTER}")
+            # A leading class of every term's possible first characters: most positions fail on it at
+            # once, before the boundary look-behinds and the alternatives (3x faster on real answers).
+            first = sorted({c for t, _, exact in entries for c in ((t[0],) if exact else (t[0].lower(), t[0].upper()))})
+            lead = "[" + "".join(re.escape(c) for c in first) + "]"
+            self._pattern: re.Pattern[str] | None = re.compile(f"(?={lead}){_BEFORE}(?:{alts}){_AFTER}")
         else:
             self._pattern = None
 
-    def occurrences(self, text: str) -> list[Occurrence]:
-        """Every occurrence of a tracked brand in ``text``, negated ones included, in order."""
+    def _scan(self, text: str) -> list[tuple[int, int, int, bool]]:
+        """(brand index, start, end, negated) of every occurrence, in order."""
         if self._pattern is None or not text:
             return []
-        t = _Text.of(text)
-        found: list[Occurrence] = []
+        t = _Text(text)
+        found: list[tuple[int, int, int, bool]] = []
         for m in self._pattern.finditer(t.masked):
             assert m.lastindex is not None
-            _, brand_id, amb = self._entries[m.lastindex - 1]
+            term, index, _ = self._entries[m.lastindex - 1]
             start, end = m.span()
-            if amb and t.sentence_start(start) and not t.labelled(start, end):
+            if _everyday(term) and t.sentence_start(start) and not t.labelled(start, end):
                 continue
-            found.append(Occurrence(brand_id, start, end, t.negated(start, end)))
+            found.append((index, start, end, t.negated(start, end)))
         return found
+
+    def occurrences(self, text: str) -> list[Occurrence]:
+        """Every occurrence of a tracked brand in ``text``, negated ones included, in order."""
+        return [Occurrence(self.brands[i].id, start, end, neg) for i, start, end, neg in self._scan(text)]
 
     def mentions(self, text: str | None, sources: Iterable[Source] = ()) -> list[BrandMention]:
         """One :class:`BrandMention` per brand mentioned, negated or on the answer's sources; rank 1 is
         the brand whose first counted occurrence comes first."""
-        counts: dict[uuid.UUID, list[int]] = {}
-        negated: dict[uuid.UUID, int] = {}
-        for o in self.occurrences(text or ""):
-            if o.negated:
-                negated[o.brand_id] = negated.get(o.brand_id, 0) + 1
+        n = len(self.brands)
+        counts = [0] * n
+        first: list[int | None] = [None] * n
+        negated = [0] * n
+        order: list[int] = []
+        for i, start, _, neg in self._scan(text or ""):
+            if neg:
+                negated[i] += 1
             else:
-                counts.setdefault(o.brand_id, []).append(o.start)
-        cited: set[uuid.UUID] = set()
-        retrieved: set[uuid.UUID] = set()
-        srcs = [s for s in sources if s.domain and not _is_redirect(s.domain)]
-        for b in self.brands:
-            for s in srcs:
-                if any(domain_matches(s.domain, d) for d in b.domains):
-                    (cited if s.cited else retrieved).add(b.id)
-        order = sorted(counts, key=lambda bid: counts[bid][0])
-        rank = {bid: i for i, bid in enumerate(order, start=1)}
-        out = []
-        for b in self.brands:
-            n = len(counts.get(b.id, ()))
-            if n or b.id in negated or b.id in cited or b.id in retrieved:
-                out.append(BrandMention(
-                    brand_id=b.id, mention_count=n, first_offset=counts[b.id][0] if n else None,
-                    rank=rank.get(b.id), cited=b.id in cited, retrieved=b.id in retrieved and b.id not in cited,
-                    negated_count=negated.get(b.id, 0),
-                ))
-        return out
+                if not counts[i]:
+                    first[i] = start
+                    order.append(i)
+                counts[i] += 1
+        cited = [False] * n
+        retrieved = [False] * n
+        for s in sources:
+            if not s.domain or _is_redirect(s.domain):
+                continue
+            labels = s.domain.lower().removeprefix("www.").split(".")
+            for k in range(len(labels)):  # docs.acme.com: docs.acme.com, acme.com, com
+                for i in self._by_domain.get(".".join(labels[k:]), ()):
+                    (cited if s.cited else retrieved)[i] = True
+        rank = {i: r for r, i in enumerate(order, start=1)}  # occurrences come in text order
+        return [
+            BrandMention(brand_id=b.id, mention_count=counts[i], first_offset=first[i], rank=rank.get(i),
+                         cited=cited[i], retrieved=retrieved[i] and not cited[i], negated_count=negated[i])
+            for i, b in enumerate(self.brands)
+            if counts[i] or negated[i] or cited[i] or retrieved[i]
+        ]

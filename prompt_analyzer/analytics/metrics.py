@@ -356,6 +356,29 @@ class Report:
         """How the last selected batch differs from the previous one (empty: comparable)."""
         return self.batch.marks
 
+    def headline(self) -> dict[str, Any]:
+        """The few figures a notification carries: per project, each brand's visibility (with its interval),
+        share of voice, average rank and citation share, and the changes worth a headline (significant
+        between comparable batches)."""
+        projects: dict[str, Any] = {}
+        for pid, pm in self.projects.items():
+            flagged = [
+                {"brand": b.name, "platform": platform, "metric": c.metric, "before": _r(c.before),
+                 "after": _r(c.after), "p_value": round(c.p_value, 6)}
+                for b in pm.brands.values()
+                for platform, changes in ((None, b.changes), *((p, m.changes) for p, m in b.platforms.items()))
+                for c in changes.values() if c.flagged
+            ]
+            projects[str(pid)] = {
+                "answers": pm.answers,
+                "brands": {n: {"own": b.own, "visibility": _r(b.visibility), "visibility_ci": _ci(b.visibility_ci),
+                               "share_of_voice": _r(b.share_of_voice), "avg_rank": _r(b.avg_rank),
+                               "citation_share": _r(b.citation_share)} for n, b in pm.brands.items()},
+                "flagged_changes": flagged,
+            }
+        return {"batch_id": str(self.batch_id), "comparable": not self.marks, "marks": list(self.marks),
+                "projects": projects}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "batch_id": str(self.batch_id),
@@ -376,11 +399,19 @@ def _is_redirect(host: str) -> bool:
     return any(domain_matches(host, r) for r in REDIRECT_HOSTS)
 
 
-def _brand_of(host: str, brands: Sequence[BrandRow]) -> BrandRow | None:
-    for b in brands:
-        if any(domain_matches(host, d) for d in b.domains):
-            return b
-    return None
+class _Owners:
+    """Which tracked brands a cited host is on (``docs.acme.com`` is on ``acme.com``), cached per host."""
+
+    def __init__(self, brands: Sequence[BrandRow]) -> None:
+        self.brands = list(brands)
+        self._cache: dict[str, tuple[BrandRow, ...]] = {}
+
+    def __call__(self, host: str) -> tuple[BrandRow, ...]:
+        found = self._cache.get(host)
+        if found is None:
+            found = self._cache[host] = tuple(
+                b for b in self.brands if any(domain_matches(host, d) for d in b.domains))
+        return found
 
 
 @dataclass(slots=True)
@@ -399,27 +430,39 @@ class _Rows:
 
 def _counts(
     brands: Sequence[BrandRow], answers: Sequence[AnswerRow], mentions: Sequence[MentionRow],
-    citations: Sequence[CitationRow],
+    citations: Sequence[CitationRow], owners: _Owners | None = None,
 ) -> dict[uuid.UUID, _Counts]:
     """Per brand, the counts over ``answers`` (one project's, of one scope)."""
+    owners = owners or _Owners(brands)
     ids = {a.id for a in answers}
-    ms = [m for m in mentions if m.ai_response_id in ids and m.mention_count > 0]
-    cs = [c for c in citations if c.ai_response_id in ids and c.cited]
-    retrieved = [c for c in citations if c.ai_response_id in ids and not c.cited]
-    mention_total = sum(1 for m in ms if any(m.brand_id == b.id for b in brands))
+    mentioning: dict[uuid.UUID, list[MentionRow]] = defaultdict(list)
+    for m in mentions:
+        if m.mention_count > 0 and m.ai_response_id in ids:
+            mentioning[m.brand_id].append(m)
+    mention_total = sum(len(mentioning.get(b.id, ())) for b in brands)
+    all_cited = 0
+    cited_sources: dict[uuid.UUID, int] = defaultdict(int)
+    cited_answers: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    retrieved_answers: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for c in citations:
+        if c.ai_response_id not in ids:
+            continue
+        all_cited += c.cited
+        for b in owners(c.domain):
+            if c.cited:
+                cited_sources[b.id] += 1
+                cited_answers[b.id].add(c.ai_response_id)
+            else:
+                retrieved_answers[b.id].add(c.ai_response_id)
     out: dict[uuid.UUID, _Counts] = {}
     for b in brands:
-        mine = [m for m in ms if m.brand_id == b.id]
-        on_brand = [c for c in cs if any(domain_matches(c.domain, d) for d in b.domains)]
-        cited_answers = {c.ai_response_id for c in on_brand}
-        retrieved_answers = {c.ai_response_id for c in retrieved
-                             if any(domain_matches(c.domain, d) for d in b.domains)} - cited_answers
+        mine = mentioning.get(b.id, [])
         ranked = [m.rank for m in mine if m.rank is not None]
         out[b.id] = _Counts(
             answers=len(ids), mentioned=len(mine), mention_total=mention_total,
             occurrences=sum(m.mention_count for m in mine), rank_sum=sum(ranked), ranked=len(ranked),
-            cited_sources=len(on_brand), all_cited=len(cs), cited_answers=len(cited_answers),
-            retrieved_answers=len(retrieved_answers),
+            cited_sources=cited_sources[b.id], all_cited=all_cited, cited_answers=len(cited_answers[b.id]),
+            retrieved_answers=len(retrieved_answers[b.id] - cited_answers[b.id]),
         )
     return out
 
@@ -479,7 +522,7 @@ def _summary(info: BatchInfoRow, answers: Sequence[AnswerRow], previous: Mapping
 
 def _domains(
     brands: Sequence[BrandRow], answers: Sequence[AnswerRow], mentions: Sequence[MentionRow],
-    citations: Sequence[CitationRow], top: int,
+    citations: Sequence[CitationRow], top: int, owners: _Owners,
 ) -> tuple[tuple[DomainStat, ...], tuple[CitationGap, ...]]:
     ids = {a.id for a in answers}
     cs = [c for c in citations if c.ai_response_id in ids and c.cited]
@@ -488,7 +531,7 @@ def _domains(
         by_site[c.site or c.domain].append(c)
     stats = [
         DomainStat(site, len(rows), len({c.ai_response_id for c in rows}), len(rows) / len(cs),
-                   (b.name if (b := _brand_of(rows[0].domain, brands)) else None))
+                   (owner[0].name if (owner := owners(rows[0].domain)) else None))
         for site, rows in by_site.items()
     ]
     stats.sort(key=lambda d: (-d.citations, -d.answers, d.domain))
@@ -501,7 +544,7 @@ def _domains(
     gaps: list[CitationGap] = []
     if own:
         for site, rows in by_site.items():
-            if any(_brand_of(c.domain, brands) for c in rows):
+            if any(owners(c.domain) for c in rows):
                 continue  # a tracked brand's own site is no outreach target
             answers_of = {c.ai_response_id for c in rows}
             if any(mentioned[a] & own for a in answers_of):
@@ -597,7 +640,8 @@ async def compute_report(
     projects: dict[uuid.UUID, ProjectMetrics] = {}
     for pid in project_ids:
         pb = brands_by_project.get(pid) or ProjectBrands.of(pid, ())
-        projects[pid] = _project(pb, selection, rows, latest.id, previous_info, summaries, trend_infos, top_domains)
+        projects[pid] = _project(pb, selection, rows, latest.id, previous_info, summaries, trend_infos, top_domains,
+                                 single=len(selected) == 1)
 
     return Report(
         batch_id=latest.id, batches=tuple(summaries[i.id] for i in selected),
@@ -616,24 +660,31 @@ def _only(project: uuid.UUID, r: _Rows) -> tuple[list[AnswerRow], list[MentionRo
 def _project(
     pb: ProjectBrands, selection: _Rows, rows: Mapping[uuid.UUID, _Rows], latest: uuid.UUID,
     previous: BatchInfoRow | None, summaries: Mapping[uuid.UUID, BatchSummary], trend: Sequence[BatchInfoRow],
-    top: int,
+    top: int, single: bool,
 ) -> ProjectMetrics:
     brands = list(pb.brands)
+    owners = _Owners(brands)
     answers, mentions, citations = _only(pb.project_id, selection)
-    overall = _counts(brands, answers, mentions, citations)
+    overall = _counts(brands, answers, mentions, citations, owners)
     platforms = sorted({a.platform for a in answers})
-    per_platform = {p: _counts(brands, [a for a in answers if a.platform == p], mentions, citations)
+    per_platform = {p: _counts(brands, [a for a in answers if a.platform == p], mentions, citations, owners)
                     for p in platforms}
 
     # Changes: the last selected batch against the previous one, overall and per platform.
     comparable = summaries[latest].comparable
-    now_rows = _only(pb.project_id, rows[latest])
     prev_rows = _only(pb.project_id, rows[previous.id]) if previous is not None else None
-    now_all = _counts(brands, *now_rows)
-    prev_all = _counts(brands, *prev_rows) if prev_rows is not None else {}
 
     def scoped(r: tuple[list[AnswerRow], list[MentionRow], list[CitationRow]], p: str) -> dict[uuid.UUID, _Counts]:
-        return _counts(brands, [a for a in r[0] if a.platform == p], r[1], r[2])
+        return _counts(brands, [a for a in r[0] if a.platform == p], r[1], r[2], owners)
+
+    if single:  # the selection is the last batch: its counts are the ones just made
+        now_all, now_platform = overall, per_platform
+    else:
+        now_rows = _only(pb.project_id, rows[latest])
+        now_all = _counts(brands, *now_rows, owners)
+        now_platform = {p: scoped(now_rows, p) for p in platforms}
+    prev_all = _counts(brands, *prev_rows, owners) if prev_rows is not None else {}
+    prev_platform = {p: scoped(prev_rows, p) for p in platforms} if prev_rows is not None else {}
 
     metrics: list[BrandMetrics] = []
     for b in brands:
@@ -643,7 +694,7 @@ def _project(
             pc = per_platform[p][b.id]
             ch: dict[str, Change] = {}
             if prev_rows is not None:
-                ch = _changes(scoped(now_rows, p).get(b.id), scoped(prev_rows, p).get(b.id), comparable)
+                ch = _changes(now_platform[p].get(b.id), prev_platform[p].get(b.id), comparable)
             plats[p] = PlatformMetrics.of(p, pc, ch)
         whole = PlatformMetrics.of("*", c)
         metrics.append(BrandMetrics(
@@ -659,13 +710,16 @@ def _project(
 
     points: list[TrendPoint] = []
     for info in trend:
-        t_answers, t_mentions, t_citations = _only(pb.project_id, rows[info.id])
-        if not t_answers:
-            continue
-        points.append(TrendPoint(info.id, info.started_at, len(t_answers), summaries[info.id].marks,
-                                 _trend_values(brands, _counts(brands, t_answers, t_mentions, t_citations))))
+        if single and info.id == latest:
+            counts, n = overall, len(answers)
+        else:
+            t_answers, t_mentions, t_citations = _only(pb.project_id, rows[info.id])
+            counts, n = _counts(brands, t_answers, t_mentions, t_citations, owners), len(t_answers)
+        if n:
+            points.append(TrendPoint(info.id, info.started_at, n, summaries[info.id].marks,
+                                     _trend_values(brands, counts)))
 
-    top_domains, gaps = _domains(brands, answers, mentions, citations, top)
+    top_domains, gaps = _domains(brands, answers, mentions, citations, top, owners)
     return ProjectMetrics(
         project_id=pb.project_id, answers=len(answers),
         cited_sources=sum(1 for c in citations if c.cited),

@@ -88,10 +88,6 @@ class ScoreResult:
                 if c.gained or c.lost}
 
 
-def _empty_project(project_id: uuid.UUID) -> ProjectBrands:
-    return ProjectBrands.of(project_id, ())
-
-
 async def score(
     pool: AsyncConnectionPool[Any], *, batch_id: uuid.UUID | None = None, since: datetime | None = None,
     trigger: str = "score", project_ids: Sequence[uuid.UUID] = (),
@@ -99,7 +95,7 @@ async def score(
     """Score the successful answers of a batch, of the batches started since ``since``, or all of them,
     with the brands as they are now; record the run and what changed."""
     store = AnalyticsStore(pool)
-    projects: Mapping[uuid.UUID, ProjectBrands] = await load_project_brands(store)
+    projects: dict[uuid.UUID, ProjectBrands] = await load_project_brands(store)
     run_id = await store.start_score_run(
         trigger=trigger, batch_id=batch_id, since=since,
         brands={str(p): pb.snapshot() for p, pb in projects.items()},
@@ -116,7 +112,9 @@ async def score(
         stamped: list[tuple[uuid.UUID, str]] = []
         rows: list[MentionRow] = []
         for a in page:
-            pb = projects.get(a.project_id) or _empty_project(a.project_id)
+            pb = projects.get(a.project_id)
+            if pb is None:  # a project without brands: scored all the same (its fingerprint says "none")
+                pb = projects[a.project_id] = ProjectBrands.of(a.project_id, ())
             if a.fingerprint is None:
                 result.first_time += 1
             elif a.fingerprint != pb.fingerprint:

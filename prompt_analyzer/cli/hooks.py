@@ -1,8 +1,8 @@
 """`analyze run`'s operations hooks: metrics file, Pushgateway, health pings, completion webhook.
 
-The webhook's payload is the run's ``--json`` summary plus ``visibility``: each project's headline
-figures for its own brand(s) (:mod:`prompt_analyzer.analytics.headline`), left out if they cannot be had
-within :data:`VISIBILITY_TIMEOUT_S`.
+The webhook's payload is the run's ``--json`` summary plus ``visibility``: the batch's headline figures per
+project and brand (:meth:`prompt_analyzer.analytics.metrics.Report.headline`), left out if they cannot be
+had within :data:`VISIBILITY_TIMEOUT_S`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import ops
-from ..analytics.headline import headline
+from ..analytics.metrics import NoBatch, compute_report
 from ..db import Store
 from ..engine.figures import BatchReport
 
@@ -42,7 +42,10 @@ class Hooks:
         if not self.notify_url:
             return
         try:
-            self.visibility = await asyncio.wait_for(headline(store, batch_id), VISIBILITY_TIMEOUT_S)
+            report = await asyncio.wait_for(compute_report(store, batch=batch_id), VISIBILITY_TIMEOUT_S)
+            self.visibility = report.headline()
+        except NoBatch:
+            return  # no successful answer: nothing to tell
         except Exception as e:
             log.warning("notify: the visibility figures are left out: %s", e or type(e).__name__)
 

@@ -30,7 +30,7 @@ def describe(r: ScoreResult, what: str) -> str:
     if r.changed:
         moves = ", ".join(f"{name} +{c.gained} -{c.lost}" for name, c in sorted(r.brands.items())
                           if c.gained or c.lost)
-        text += f"\nhistory changed: {r.changed} answer(s) now mention other brands or rank them otherwise"
+        text += f"\nhistory changed: {r.changed} answer(s) have other mentions, ranks or cited brands"
         text += f" ({moves})" if moves else ""
     elif r.answers:
         text += "; nothing changed"

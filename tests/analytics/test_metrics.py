@@ -192,3 +192,30 @@ async def test_avg_rank_is_null_without_mentions_and_prompt_batches_are_no_trend
 async def test_nothing_to_report(store: Store) -> None:
     with pytest.raises(NoBatch):
         await compute_report(store, project=P)
+
+
+async def test_a_real_change_between_comparable_batches_is_flagged_and_in_the_headline(store: Store) -> None:
+    a = AnalyticsStore(store.pool)
+    await a.add_brands([NewBrand(P, "Acme", is_own=True), NewBrand(P, "Globex")])
+    before = [Ans("openai", "Globex leads.", model=OPENAI_NEW) for _ in range(20)]
+    after = [Ans("openai", "Acme leads, then Globex.", model=OPENAI_NEW) for _ in range(15)] + [
+        Ans("openai", "Globex leads.", model=OPENAI_NEW) for _ in range(5)]
+    await seed_batch(store, P, "d1", datetime(2026, 11, 1, tzinfo=UTC), before)
+    await seed_batch(store, P, "d2", datetime(2026, 11, 2, tzinfo=UTC), after)
+    await score(store.pool)
+    report = await compute_report(store, project=P)
+    assert report.marks == ()
+    vis = report.projects[P].brands["Acme"].changes["visibility"]
+    # 0/20 -> 15/20: pooled 15/40, expected 20 * 0.375 = 7.5 >= 5: z-test;
+    # se = sqrt(0.375 * 0.625 * (2/20)) = 0.153093, z = 0.75 / 0.153093 = 4.89898, p = erfc(4.89898 / sqrt 2)
+    assert vis.method == "z" and vis.p_value == pytest.approx(9.6e-7, rel=0.01)
+    assert vis.flagged
+    globex = report.projects[P].brands["Globex"].changes["visibility"]
+    assert (globex.before, globex.after) == (1.0, 1.0) and not globex.significant
+    head = report.headline()["projects"][str(P)]
+    assert head["brands"]["Acme"]["visibility"] == 0.75
+    assert {(c["brand"], c["platform"], c["metric"]) for c in head["flagged_changes"]} == {
+        ("Acme", None, "visibility"), ("Acme", "openai", "visibility"),
+        # share of voice: 0/20 -> 15/35 of the brand-answers
+        ("Acme", None, "share_of_voice"), ("Acme", "openai", "share_of_voice"),
+        ("Globex", None, "share_of_voice"), ("Globex", "openai", "share_of_voice")}

@@ -119,11 +119,10 @@ async def test_notify_payload_has_the_headline(env: Env, webhook: tuple[str, lis
     vis = payload["visibility"]
     assert vis["batch_id"] == payload["batch_id"] and vis["comparable"] is True
     head = vis["projects"][str(PROJECT)]
-    assert head["answers"] == 8 and head["unscored_answers"] == 0
-    assert list(head["brands"]) == ["Wikipedia"]  # own brands only
-    w = head["brands"]["Wikipedia"]
-    # 2 of 8 answers; Wilson 95%: centre (0.25 + 1.96²/16) / (1 + 1.96²/8) = 0.3311, half-width 0.2596
-    assert (w["visibility"], w["mentions"], w["share_of_voice"], w["avg_rank"]) == (0.25, 2, 0.5, 1.0)
+    assert head["answers"] == 8 and head["flagged_changes"] == []  # the first batch: nothing to compare
+    w, r = head["brands"]["Wikipedia"], head["brands"]["Reuters"]
+    # 2 of 8 answers each; Wilson 95%: centre (0.25 + 1.96²/16) / (1 + 1.96²/8) = 0.3311, half-width 0.2596
+    assert (w["own"], w["visibility"], w["share_of_voice"], w["avg_rank"]) == (True, 0.25, 0.5, 1.0)
     assert w["visibility_ci"] == [pytest.approx(0.0715, abs=2e-4), pytest.approx(0.5907, abs=2e-4)]
-    assert w["flagged_changes"] == {}
+    assert (r["own"], r["visibility"], r["share_of_voice"]) == (False, 0.25, 0.5)
     assert uuid.UUID(vis["batch_id"])
