@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import brands, db, demo, prompts, run, score
+from . import brands, db, demo, prompts, report, run, score
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -37,6 +37,7 @@ app.command("prompt")(run.prompt_cmd)
 app.command()(run.rerun)
 app.command()(run.status)
 app.command()(demo.demo)
+app.command()(report.report)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 app.add_typer(brands.app, name="brands")
