@@ -34,7 +34,7 @@ from .scoring import ProjectBrands, load_project_brands
 from .stats import two_proportion_test, wilson
 
 __all__ = [
-    "BatchSummary", "BrandMetrics", "Change", "CitationGap", "DomainStat", "Interval", "NoBatch",
+    "BatchSummary", "BrandMetrics", "Change", "CitationGap", "DomainStat", "Figures", "Interval", "NoBatch",
     "PlatformMetrics", "PlatformServed", "ProjectMetrics", "Report", "Trend", "TrendPoint", "TrendValue",
     "compute_report",
 ]
@@ -120,11 +120,11 @@ class _Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class PlatformMetrics:
-    """One brand on one platform."""
+class Figures:
+    """The figures of one brand in one scope (every platform, or one): what PlatformMetrics and BrandMetrics
+    share."""
 
-    platform: str
-    answers: int
+    answers: int  # successful answers in the scope
     mentions: int  # answers mentioning the brand
     visibility: float | None
     visibility_ci: Interval | None
@@ -136,23 +136,23 @@ class PlatformMetrics:
     cited_sources: int
     cited_answers: int
     retrieved_answers: int
-    changes: Mapping[str, Change] = field(default_factory=dict)
 
-    @classmethod
-    def of(cls, platform: str, c: _Counts, changes: Mapping[str, Change] | None = None) -> PlatformMetrics:
-        return cls(
-            platform=platform, answers=c.answers, mentions=c.mentioned,
-            visibility=_ratio(c.mentioned, c.answers), visibility_ci=Interval.wilson(c.mentioned, c.answers),
-            share_of_voice=_ratio(c.mentioned, c.mention_total),
-            share_of_voice_ci=Interval.wilson(c.mentioned, c.mention_total),
-            avg_rank=_ratio(c.rank_sum, c.ranked),
-            citation_share=_ratio(c.cited_sources, c.all_cited),
-            citation_share_ci=Interval.wilson(c.cited_sources, c.all_cited),
-            cited_sources=c.cited_sources, cited_answers=c.cited_answers, retrieved_answers=c.retrieved_answers,
-            changes=changes or {},
-        )
+    @staticmethod
+    def of_counts(c: _Counts) -> dict[str, Any]:
+        """The keyword arguments of these fields, from a scope's counts."""
+        return {
+            "answers": c.answers, "mentions": c.mentioned,
+            "visibility": _ratio(c.mentioned, c.answers), "visibility_ci": Interval.wilson(c.mentioned, c.answers),
+            "share_of_voice": _ratio(c.mentioned, c.mention_total),
+            "share_of_voice_ci": Interval.wilson(c.mentioned, c.mention_total),
+            "avg_rank": _ratio(c.rank_sum, c.ranked),
+            "citation_share": _ratio(c.cited_sources, c.all_cited),
+            "citation_share_ci": Interval.wilson(c.cited_sources, c.all_cited),
+            "cited_sources": c.cited_sources, "cited_answers": c.cited_answers,
+            "retrieved_answers": c.retrieved_answers,
+        }
 
-    def to_json(self) -> dict[str, Any]:
+    def figures_json(self) -> dict[str, Any]:
         return {
             "answers": self.answers, "mentions": self.mentions,
             "visibility": _r(self.visibility), "visibility_ci": _ci(self.visibility_ci),
@@ -161,43 +161,38 @@ class PlatformMetrics:
             "citation_share": _r(self.citation_share), "citation_share_ci": _ci(self.citation_share_ci),
             "cited_sources": self.cited_sources, "cited_answers": self.cited_answers,
             "retrieved_answers": self.retrieved_answers,
-            "changes": {k: v.to_json() for k, v in self.changes.items()},
         }
 
 
 @dataclass(frozen=True, slots=True)
-class BrandMetrics:
+class PlatformMetrics(Figures):
+    """One brand on one platform."""
+
+    platform: str
+    changes: Mapping[str, Change] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, platform: str, c: _Counts, changes: Mapping[str, Change] | None = None) -> PlatformMetrics:
+        return cls(platform=platform, changes=changes or {}, **Figures.of_counts(c))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.figures_json(), "changes": {k: v.to_json() for k, v in self.changes.items()}}
+
+
+@dataclass(frozen=True, slots=True)
+class BrandMetrics(Figures):
     """One tracked brand over every platform of the selection, and per platform."""
 
     brand_id: uuid.UUID
     name: str
     own: bool
-    answers: int
-    mentions: int  # answers mentioning the brand
     occurrences: int  # counted occurrences in all answers
-    visibility: float | None
-    visibility_ci: Interval | None
-    share_of_voice: float | None
-    share_of_voice_ci: Interval | None
-    avg_rank: float | None
-    citation_share: float | None
-    citation_share_ci: Interval | None
-    cited_sources: int
-    cited_answers: int
-    retrieved_answers: int
     platforms: Mapping[str, PlatformMetrics]
     changes: Mapping[str, Change] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": str(self.brand_id), "own": self.own, "answers": self.answers, "mentions": self.mentions,
-            "occurrences": self.occurrences,
-            "visibility": _r(self.visibility), "visibility_ci": _ci(self.visibility_ci),
-            "share_of_voice": _r(self.share_of_voice), "share_of_voice_ci": _ci(self.share_of_voice_ci),
-            "avg_rank": _r(self.avg_rank),
-            "citation_share": _r(self.citation_share), "citation_share_ci": _ci(self.citation_share_ci),
-            "cited_sources": self.cited_sources, "cited_answers": self.cited_answers,
-            "retrieved_answers": self.retrieved_answers,
+            "id": str(self.brand_id), "own": self.own, **self.figures_json(), "occurrences": self.occurrences,
             "changes": {k: v.to_json() for k, v in self.changes.items()},
             "platforms": {p: m.to_json() for p, m in self.platforms.items()},
         }
@@ -696,15 +691,10 @@ def _project(
             if prev_rows is not None:
                 ch = _changes(now_platform[p].get(b.id), prev_platform[p].get(b.id), comparable)
             plats[p] = PlatformMetrics.of(p, pc, ch)
-        whole = PlatformMetrics.of("*", c)
         metrics.append(BrandMetrics(
-            brand_id=b.id, name=b.name, own=b.is_own, answers=c.answers, mentions=c.mentioned,
-            occurrences=c.occurrences, visibility=whole.visibility, visibility_ci=whole.visibility_ci,
-            share_of_voice=whole.share_of_voice, share_of_voice_ci=whole.share_of_voice_ci,
-            avg_rank=whole.avg_rank, citation_share=whole.citation_share,
-            citation_share_ci=whole.citation_share_ci, cited_sources=c.cited_sources,
-            cited_answers=c.cited_answers, retrieved_answers=c.retrieved_answers, platforms=plats,
+            brand_id=b.id, name=b.name, own=b.is_own, occurrences=c.occurrences, platforms=plats,
             changes=_changes(now_all.get(b.id), prev_all.get(b.id), comparable) if prev_rows is not None else {},
+            **Figures.of_counts(c),
         ))
     metrics.sort(key=lambda m: (not m.own, -(m.visibility or 0.0), m.name.casefold()))
 

@@ -305,29 +305,39 @@ class AnalyticsStore:
     async def replace_mentions(
         self, answers: Sequence[tuple[uuid.UUID, str]], mentions: Sequence[MentionRow]
     ) -> list[MentionRow]:
-        """Replace the mention rows of ``answers`` (id, fingerprint) with ``mentions`` in one transaction;
-        returns the rows they had before (to say what changed)."""
+        """Make the mention rows of ``answers`` (id, fingerprint) be ``mentions``, in one transaction, and
+        record the fingerprints; returns the rows they had before (to say what changed).  Only answers whose
+        rows differ are rewritten: a rescore that changes nothing writes no mention row."""
         ids = [a for a, _ in answers]
+        new: dict[uuid.UUID, set[MentionRow]] = {}
+        for m in mentions:
+            new.setdefault(m.ai_response_id, set()).add(m)
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCORE_LOCK,))
             cur = conn.cursor(row_factory=class_row(MentionRow))
             await cur.execute(
-                """DELETE FROM ai_response_mentions WHERE ai_response_id = ANY(%s::uuid[])
-                   RETURNING ai_response_id, brand_id, mention_count, first_offset, rank, cited, retrieved,
-                             negated_count""",
+                """SELECT ai_response_id, brand_id, mention_count, first_offset, rank, cited, retrieved, negated_count
+                   FROM ai_response_mentions WHERE ai_response_id = ANY(%s::uuid[])""",
                 (ids,),
             )
             before = await cur.fetchall()
-            if mentions:
+            old: dict[uuid.UUID, set[MentionRow]] = {}
+            for m in before:
+                old.setdefault(m.ai_response_id, set()).add(m)
+            changed = [a for a in ids if old.get(a, set()) != new.get(a, set())]
+            rows = [m for a in changed for m in new.get(a, ())]
+            if changed:
+                await conn.execute("DELETE FROM ai_response_mentions WHERE ai_response_id = ANY(%s::uuid[])",
+                                   (changed,))
+            if rows:
                 await conn.execute(
                     """INSERT INTO ai_response_mentions (ai_response_id, brand_id, mention_count, first_offset, rank,
                                                          cited, retrieved, negated_count)
                        SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::int[], %s::int[], %s::bool[],
                                             %s::bool[], %s::int[])""",
-                    ([m.ai_response_id for m in mentions], [m.brand_id for m in mentions],
-                     [m.mention_count for m in mentions], [m.first_offset for m in mentions],
-                     [m.rank for m in mentions], [m.cited for m in mentions], [m.retrieved for m in mentions],
-                     [m.negated_count for m in mentions]),
+                    ([m.ai_response_id for m in rows], [m.brand_id for m in rows], [m.mention_count for m in rows],
+                     [m.first_offset for m in rows], [m.rank for m in rows], [m.cited for m in rows],
+                     [m.retrieved for m in rows], [m.negated_count for m in rows]),
                 )
             await conn.execute(
                 """INSERT INTO ai_response_scores (ai_response_id, brands_fingerprint)
