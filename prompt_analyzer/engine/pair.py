@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from decimal import Decimal
 
 from ..backoff import Backoff
 from ..config import RunSettings
@@ -21,6 +22,7 @@ from ..db import DatabaseUnavailable, PairWork
 from ..providers import ProviderError, ProviderResult, QuotaExhausted, RateLimited
 from ..redact import scrub
 from ..statuses import ErrorClass
+from .budget import CostBudget
 from .lane import Lane
 from .progress import PlatformProgress
 from .record import Recorder, Spooled
@@ -37,7 +39,7 @@ class _NotSent(Exception):
 class PairCall:
     def __init__(
         self, lane: Lane, pair: PairWork, *, recorder: Recorder, stop: Stop, run: RunSettings,
-        progress: PlatformProgress, lease_s: float,
+        progress: PlatformProgress, lease_s: float, budget: CostBudget | None = None,
     ) -> None:
         self.lane = lane
         self.pair = pair
@@ -46,6 +48,7 @@ class PairCall:
         self.run_settings = run
         self.pp = progress
         self.lease_s = lease_s
+        self.budget = budget
         self.response_id: uuid.UUID | None = None
         self.attempts = 0  # calls made by this run
         self.errors: list[str] = []
@@ -61,7 +64,7 @@ class PairCall:
             if not await self._claim():
                 return  # succeeded meanwhile, or held by a live claim elsewhere
             try:
-                result = await self._call()
+                result = await self._paid_call()
             except _NotSent:
                 return
             except ProviderError as e:
@@ -95,6 +98,29 @@ class PairCall:
             self.response_id = await self.rec.claim(self.pair, self.lease_s)
             return self.response_id is not None
         return await self.rec.count_attempt(self.response_id, self.lease_s)
+
+    async def _paid_call(self) -> ProviderResult:
+        """:meth:`_call` under the cost budget: its expected cost reserved before, what it cost settled after."""
+        if self.budget is None:
+            return await self._call()
+        assert self.response_id is not None
+        held = await self.budget.reserve(self.lane.name, self.pair.prompt_text, self.lane.halted)
+        if held is None:
+            self._budget_gone()
+            await self.rec.unclaim(self.response_id)
+            raise _NotSent
+        billed: Decimal | None = Decimal(0)
+        try:
+            result = await self._call()
+            billed = result.cost
+            return result
+        except ProviderError as e:
+            # Refused with a status: not billed.  A 200 we could not use, or no answer at all (a timeout
+            # after the provider did the work): taken as billed at the reservation.
+            billed = Decimal(0) if e.status not in (None, 200) else None
+            raise
+        finally:
+            self.budget.settle(held, billed)
 
     async def _call(self) -> ProviderResult:
         lane, pp = self.lane, self.pp
@@ -165,6 +191,13 @@ class PairCall:
                         scrub(lane.breaker.reason or "", self.rec.secrets),
                         extra={"event": "circuit_open", "platform": lane.name, "prompt_id": self.pair.prompt_id,
                                "error_class": exc.error_class})
+
+    def _budget_gone(self) -> None:
+        lane = self.lane
+        reason = self.budget.exhausted.get(lane.name) if self.budget else None
+        if reason and not self.stop.requested and lane.breaker.trip(reason, ErrorClass.BUDGET_EXHAUSTED):
+            log.warning("%s: %s; no more calls this run, its pairs are left for a run with a higher budget",
+                        lane.name, reason, extra={"event": "budget_exhausted", "platform": lane.name})
 
     def _quota_gone(self, exc: RateLimited) -> None:
         lane = self.lane
