@@ -47,7 +47,7 @@ class Limit:
 
     def describe(self) -> str:
         where = "[run] max_cost_usd" if self.name == "run" else f"platforms.{self.name}.max_cost_usd"
-        return f"{where} = {self.limit:.2f} USD reached (spent {self.spent:.4f})"
+        return f"{where} = {self.limit:f} reached (spent {self.spent:.4f} USD)"
 
 
 @dataclass
