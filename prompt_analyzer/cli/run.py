@@ -9,10 +9,9 @@ import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from ..config import Settings
 from ..db import Database, DatabaseUnavailable
@@ -44,7 +43,7 @@ from ._exec import (
     out,
     say,
 )
-from ._options import JsonOpt, PlatformOpt, PromptIdArg, uuid_of
+from ._options import JsonOpt, OptionError, PlatformOpt, PromptIdArg, uuid_of
 from .database import database
 from .hooks import Hooks
 
@@ -101,16 +100,29 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
     return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
 
 
-MaxCostOpt = Annotated[float | None, typer.Option(
-    "--max-cost-usd", min=0, help="Budget for the batch over all its runs (overrides [run] max_cost_usd).")]
+def _usd_amount(value: Any) -> Decimal:
+    """``--max-cost-usd``: a non-negative number of dollars, else one line and exit 2."""
+    if isinstance(value, Decimal):
+        return value
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise OptionError(f"--max-cost-usd must be a number of USD, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise OptionError(f"--max-cost-usd must be >= 0, got {value!r}")
+    return amount
 
 
-def with_budget(settings: Settings, max_cost_usd: float | None) -> Settings:
+MaxCostOpt = Annotated[Decimal | None, typer.Option(
+    "--max-cost-usd", parser=_usd_amount, metavar="USD",
+    help="Budget for the batch over all its runs (in place of the config's run.max_cost_usd).")]
+
+
+def with_budget(settings: Settings, max_cost_usd: Decimal | None) -> Settings:
     """The settings with ``--max-cost-usd`` in place of ``[run] max_cost_usd``."""
     if max_cost_usd is None:
         return settings
-    run = dataclasses.replace(settings.run, max_cost_usd=Decimal(str(max_cost_usd)))
-    return dataclasses.replace(settings, run=run)
+    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, max_cost_usd=max_cost_usd))
 
 
 def _usd(value: float | None) -> str:
@@ -118,18 +130,22 @@ def _usd(value: float | None) -> str:
 
 
 def render_estimate(est: Estimate) -> None:
-    """The dry run's table on stdout, then what it is based on and the budget's verdict."""
-    table = Table(title=f"estimate for batch {est.key}" + (f": {est.note}" if est.note else ""), title_justify="left")
-    for col in ("platform", "calls", "tokens in", "tokens out", "cost live", "cost batch", "duration", "tokens from"):
-        table.add_column(col, justify="left" if col in ("platform", "tokens from") else "right")
+    """The dry run's table on stdout (plain columns: it is read in terminals, logs and mail alike), then
+    what it is based on and the budget's verdict."""
+    lines = [f"estimate for batch {est.key}" + (f": {est.note}" if est.note else " (a new batch)")]
+    row = "{:<12} {:>8} {:>12} {:>12} {:>12} {:>16} {:>20}  {}"
+    lines.append(row.format("platform", "calls", "tokens in", "tokens out", "cost live", "cost batch", "duration",
+                            "tokens from"))
     for name, p in est.platforms.items():
         basis = ", ".join(f"{what} {n:,}" for what, n in p.basis.items() if n) or "-"
-        table.add_row(name, f"{p.calls:,}", f"{p.input_tokens:,}", f"{p.output_tokens:,}", _usd(p.cost_live_usd),
-                      _usd(p.cost_batch_usd) + ("" if p.batch_api else " (live)"),
-                      f"{p.duration_s:,.0f} s ({p.bound_by})", basis)
-    table.add_row("total", f"{est.calls:,}", "", f"{est.tokens:,} tokens", _usd(est.cost_live_usd),
-                  _usd(est.cost_batch_usd), f"{est.duration_s:,.0f} s", "")
-    out.print(table)
+        lines.append(row.format(name, f"{p.calls:,}", f"{p.input_tokens:,}", f"{p.output_tokens:,}",
+                                _usd(p.cost_live_usd), _usd(p.cost_batch_usd) + ("" if p.batch_api else " (live)"),
+                                f"{p.duration_s:,.0f} s ({p.bound_by})", basis))
+    ins = sum(p.input_tokens for p in est.platforms.values())
+    lines.append(row.format("total", f"{est.calls:,}", f"{ins:,}", f"{est.tokens - ins:,}", _usd(est.cost_live_usd),
+                            _usd(est.cost_batch_usd), f"{est.duration_s:,.0f} s", ""))
+    for line in lines:
+        out.print(line.rstrip(), markup=False)
     out.print("tokens from: the pair's own answers in recent batches, else the platform's, else the defaults "
               "(prompt length / 4 in, 400 out); duration at the rpm, tpm and max_concurrency in force", markup=False)
     for name in est.unpriced:
