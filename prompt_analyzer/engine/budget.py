@@ -23,13 +23,14 @@ import asyncio
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_UP, Decimal
 
 from ..config import ConfigError, Settings
 from ..db import PlatformHistory
 from .estimate import CallEstimator
 
 RESERVE_MARGIN = Decimal("1.2")  # a call reserves 20% over its expected cost: most calls fit their reservation
+_NANO = Decimal("1e-9")
 RECHECK_S = 1.0  # a waiting call checks again at least this often (a wake-up lost is only a delay)
 
 
@@ -99,8 +100,11 @@ class CostBudget:
         return cls(limits, estimators)
 
     def reservation(self, platform: str, prompt: str) -> Decimal:
+        """The call's expected cost x the margin, in whole nano-dollars: sums of such amounts are exact, so
+        ``reserved`` is exactly zero again once every call has settled (28-digit Decimal sums of the raw
+        estimates are rounded and would leave a residue that reads as a call in flight)."""
         cost = self._estimators[platform].cost(prompt) if platform in self._estimators else None
-        return (cost or Decimal(0)) * RESERVE_MARGIN
+        return ((cost or Decimal(0)) * RESERVE_MARGIN).quantize(_NANO, rounding=ROUND_UP)
 
     async def reserve(self, platform: str, prompt: str, halted: asyncio.Event) -> Held | None:
         """Reserve the call's expected cost, waiting while calls in flight may free room.  None: the
@@ -116,7 +120,7 @@ class CostBudget:
                 for x in limits:
                     x.reserved += amount
                 return Held(amount, limits)
-            if all(x.reserved == 0 for x in blocking):
+            if all(x.reserved <= 0 for x in blocking):
                 self.exhausted[platform] = blocking[0].describe()
                 return None
             if not await self._wait(halted):

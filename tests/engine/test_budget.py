@@ -96,6 +96,22 @@ async def test_a_stop_ends_the_wait_and_unknown_costs_count_as_reserved() -> Non
     assert budget.spent() == CALL * RESERVE_MARGIN
 
 
+async def test_reserved_returns_to_zero_after_any_mix_of_calls() -> None:
+    """Estimates are fractional (token means): once every call settled nothing may read as still in flight,
+    or the next call that does not fit would wait for ever instead of stopping the platform."""
+    profile = CallProfile(answers=3, input_overhead=123.456789, output_tokens=333.3333, searches=0.37,
+                          latency_s=1.0)
+    price = ModelPrice("m", Decimal("0.40"), Decimal("1.60"), search_fee=Decimal("0.035"))
+    budget = CostBudget({"a": [Limit("run", Decimal("1000"))]}, {"a": CallEstimator(profile, price)})
+    halted = asyncio.Event()
+    held = [await budget.reserve("a", "p" * (7 * i + 1), halted) for i in range(200)]
+    for i, h in enumerate(reversed(held)):
+        budget.settle(h, Decimal(i) / 7919)
+    assert budget._limits["a"][0].reserved == 0
+    budget._limits["a"][0].limit = budget._limits["a"][0].spent  # no room left
+    assert await asyncio.wait_for(budget.reserve("a", "p", halted), 5) is None
+
+
 # ---------------------------------------------------------------------------------- through the CLI
 
 TEXTS = [f"budget question {i}: which {w} should a small team pick in 2026?"
