@@ -7,7 +7,9 @@
 
 The claim (the ``ai_responses`` row set ``processing`` with a lease) comes before pacing, so database
 latency never sits between the pacer's evenly spaced slots and the requests.  Every call is counted in
-``attempts`` before it is made; a call that does not leave after all is uncounted.
+``attempts`` before it is made; a call that does not leave after all is uncounted.  Under a cost budget
+(:mod:`.budget`) each attempt first reserves its expected cost and settles what it was billed; a budget
+exhausted stops the platform like its breaker, with ``budget_exhausted``.
 """
 
 from __future__ import annotations
