@@ -28,6 +28,7 @@ from ..engine.service import (
     usable_platforms,
 )
 from ..prompts import parse_platforms
+from ..providers.pricing import usd_amount
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, invocation
 from ._exec import (
@@ -102,15 +103,10 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
 
 def _usd_amount(value: Any) -> Decimal:
     """``--max-cost-usd``: a non-negative number of dollars, else one line and exit 2."""
-    if isinstance(value, Decimal):
-        return value
     try:
-        amount = Decimal(str(value))
-    except ArithmeticError:
-        raise OptionError(f"--max-cost-usd must be a number of USD, got {value!r}") from None
-    if not amount.is_finite() or amount < 0:
-        raise OptionError(f"--max-cost-usd must be >= 0, got {value!r}")
-    return amount
+        return usd_amount(value)
+    except ValueError as e:
+        raise OptionError(f"--max-cost-usd {e} of USD, got {value!r}") from None
 
 
 MaxCostOpt = Annotated[Decimal | None, typer.Option(

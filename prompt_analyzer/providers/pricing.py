@@ -26,6 +26,7 @@ __all__ = [
     "lookup_price",
     "price_for",
     "reported_cost",
+    "usd_amount",
 ]
 
 _MTOK = Decimal(1_000_000)
@@ -52,16 +53,25 @@ class ModelPrice:
         return self.request_fee
 
 
-def _dec(value: Any, where: str) -> Decimal:
+def usd_amount(value: Any) -> Decimal:
+    """A price or an amount of USD: a finite number >= 0 (int, float, str or Decimal, not a bool);
+    ValueError saying what is wrong ("must be a number" / "must be a non-negative number") otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}")
+        raise ValueError("must be a number")
     try:
         d = Decimal(str(value))
     except ArithmeticError:
-        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}") from None
+        raise ValueError("must be a number") from None
     if not d.is_finite() or d < 0:
-        raise ValueError(f"prices.toml: {where} must be a non-negative number, got {value!r}")
+        raise ValueError("must be a non-negative number")
     return d
+
+
+def _dec(value: Any, where: str) -> Decimal:
+    try:
+        return usd_amount(value)
+    except ValueError as e:
+        raise ValueError(f"prices.toml: {where} {e}, got {value!r}") from None
 
 
 def _opt_dec(entry: Mapping[str, Any], key: str, name: str) -> Decimal | None:

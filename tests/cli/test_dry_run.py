@@ -47,5 +47,6 @@ async def test_the_budget_verdict(env: Env) -> None:
 
 
 def test_a_bad_budget_option_is_one_line() -> None:
-    one_line_error(analyze("run", "--dry-run", "--max-cost-usd", "-1"), 2, "--max-cost-usd must be >= 0")
+    one_line_error(analyze("run", "--dry-run", "--max-cost-usd", "-1"), 2,
+                   "--max-cost-usd must be a non-negative number")
     one_line_error(analyze("rerun", "--last", "--max-cost-usd", "lots"), 2, "--max-cost-usd must be a number")
