@@ -198,13 +198,15 @@ _CHOSEN_PROMPTS = sql.SQL("""WITH chosen AS (
                        ORDER BY p.id),
                    limited AS (SELECT * FROM chosen WHERE cardinality(plats) > 0 LIMIT %(limit)s)""")
 
+SEARCHES_KEY = "searches"  # metadata key of the web searches an answer made (providers/base.py writes it)
+
 # The history a plan reads: successful answers of the last %(k)s batches (their jobs through the batch
 # index, their answers through the (job, platform) key): bounded, whatever the table's size.
 _RECENT_ANSWERS = sql.SQL("""recent AS (SELECT id FROM analysis_batches ORDER BY started_at DESC LIMIT %(k)s),
                    answers AS (
                        SELECT r.prompt_tracking_id AS prompt, r.platform, r.input_tokens, r.output_tokens,
                               length(r.prompt_text) AS chars, r.execution_time_ms,
-                              coalesce((r.metadata->>'searches')::numeric, 0) AS searches
+                              coalesce((r.metadata->>%(searches)s)::numeric, 0) AS searches
                        FROM recent b JOIN analysis_jobs j ON j.batch_id = b.id
                        JOIN ai_responses r ON r.analysis_job_id = j.id
                        WHERE r.status = 'success' AND r.input_tokens IS NOT NULL AND r.output_tokens IS NOT NULL
@@ -700,13 +702,14 @@ class Store:
         """What :meth:`create_batch` would plan, per platform, with its pairs' history; writes nothing."""
         return await self._rows(PlanRow, _PLAN_NEW_BATCH, {
             "platforms": list(platforms), "projects": list(project_ids), "prompts": list(prompt_ids),
-            "limit": limit, "pl": list(platforms), "k": history_batches})
+            "limit": limit, "pl": list(platforms), "k": history_batches, "searches": SEARCHES_KEY})
 
     async def plan_batch(
         self, batch_id: uuid.UUID, *, platforms: Sequence[str], history_batches: int
     ) -> list[PlanRow]:
         """The pairs of an existing batch that have not succeeded, per platform, with their history."""
-        return await self._rows(PlanRow, _PLAN_BATCH, {"b": batch_id, "pl": list(platforms), "k": history_batches})
+        return await self._rows(PlanRow, _PLAN_BATCH, {"b": batch_id, "pl": list(platforms), "k": history_batches,
+                                                       "searches": SEARCHES_KEY})
 
     async def platform_history(self, platforms: Sequence[str], *, history_batches: int) -> list[PlatformHistory]:
         """Per platform, what its successful answers of the last ``history_batches`` batches cost."""
@@ -715,7 +718,7 @@ class Store:
                       avg(output_tokens) AS output_tokens, avg(searches) AS searches,
                       avg(execution_time_ms) AS latency_ms
                FROM answers GROUP BY platform ORDER BY platform"""),
-            {"pl": list(platforms), "k": history_batches})
+            {"pl": list(platforms), "k": history_batches, "searches": SEARCHES_KEY})
 
     async def batch_spend(self, batch_id: uuid.UUID) -> list[PlatformSpend]:
         """What the batch's answers cost so far, per platform, over all its runs (the budget's ``spent``)."""
