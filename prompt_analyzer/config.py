@@ -127,6 +127,7 @@ class PlatformSettings:
     api_key_env: Text | None = None  # the variable holding the key (declared platforms; overrides a built-in's)
     api_key: Secret | None = None  # from the environment only
     base_url: Text | None = None
+    max_cost_usd: Price | None = None  # this platform's budget for one batch (None: no limit of its own)
 
     @property
     def configured(self) -> bool:
@@ -153,6 +154,7 @@ class RunSettings:
     breaker_threshold: PositiveInt = 5
     backoff_base_s: PositiveFloat = 1.0
     backoff_max_s: PositiveFloat = 60.0
+    max_cost_usd: Price | None = None  # budget for one batch, over all its runs (None: no limit)
 
 
 @dataclass(frozen=True, config=_CONFIG)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from ..config import Settings
 from ..db import Database, DatabaseUnavailable
+from ..engine.estimate import Estimate, estimate_run
 from ..engine.service import (
     BatchFinished,
     Prepared,
@@ -21,8 +25,10 @@ from ..engine.service import (
     prepare_prompt,
     prepare_rerun,
     prepare_run,
+    usable_platforms,
 )
 from ..prompts import parse_platforms
+from ..providers.pricing import usd_amount
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, invocation
 from ._exec import (
@@ -38,7 +44,7 @@ from ._exec import (
     out,
     say,
 )
-from ._options import JsonOpt, PlatformOpt, PromptIdArg, uuid_of
+from ._options import JsonOpt, OptionError, PlatformOpt, PromptIdArg, uuid_of
 from .database import database
 from .hooks import Hooks
 
@@ -95,6 +101,60 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
     return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
 
 
+def _usd_amount(value: Any) -> Decimal:
+    """``--max-cost-usd``: a non-negative number of dollars, else one line and exit 2."""
+    try:
+        return usd_amount(value)
+    except ValueError as e:
+        raise OptionError(f"--max-cost-usd {e} of USD, got {value!r}") from None
+
+
+MaxCostOpt = Annotated[Decimal | None, typer.Option(
+    "--max-cost-usd", parser=_usd_amount, metavar="USD",
+    help="Budget for the batch over all its runs (in place of the config's run.max_cost_usd).")]
+
+
+def with_budget(settings: Settings, max_cost_usd: Decimal | None) -> Settings:
+    """The settings with ``--max-cost-usd`` in place of ``[run] max_cost_usd``."""
+    if max_cost_usd is None:
+        return settings
+    return dataclasses.replace(settings, run=dataclasses.replace(settings.run, max_cost_usd=max_cost_usd))
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
+
+
+def render_estimate(est: Estimate) -> None:
+    """The dry run's table on stdout (plain columns: it is read in terminals, logs and mail alike), then
+    what it is based on and the budget's verdict."""
+    lines = [f"estimate for batch {est.key}" + (f": {est.note}" if est.note else " (a new batch)")]
+    row = "{:<12} {:>8} {:>12} {:>12} {:>12} {:>16} {:>20}  {}"
+    lines.append(row.format("platform", "calls", "tokens in", "tokens out", "cost live", "cost batch", "duration",
+                            "tokens from"))
+    for name, p in est.platforms.items():
+        basis = ", ".join(f"{what} {n:,}" for what, n in p.basis.items() if n) or "-"
+        lines.append(row.format(name, f"{p.calls:,}", f"{p.input_tokens:,}", f"{p.output_tokens:,}",
+                                _usd(p.cost_live_usd), _usd(p.cost_batch_usd) + ("" if p.batch_api else " (live)"),
+                                f"{p.duration_s:,.0f} s ({p.bound_by})", basis))
+    ins = sum(p.input_tokens for p in est.platforms.values())
+    lines.append(row.format("total", f"{est.calls:,}", f"{ins:,}", f"{est.tokens - ins:,}", _usd(est.cost_live_usd),
+                            _usd(est.cost_batch_usd), f"{est.duration_s:,.0f} s", ""))
+    for line in lines:
+        out.print(line.rstrip(), markup=False)
+    out.print("tokens from: the pair's own answers in recent batches, else the platform's, else the defaults "
+              "(prompt length / 4 in, 400 out); duration at the rpm, tpm and max_concurrency in force", markup=False)
+    for name in est.unpriced:
+        out.print(f"{name}: no price known for its model: its cost is not in the totals", markup=False)
+    if est.max_cost_usd is not None or est.platform_budgets:
+        over = est.over_budget()
+        spent = f"already spent {_usd(est.spent_usd)}; " if est.spent_usd else ""
+        verdict = (f"the budget would stop the run ({', '.join(over)}): pairs left `budget_exhausted`" if over
+                   else "within budget")
+        out.print(f"budget: {spent}{verdict}", markup=False)
+    out.print("dry run: nothing was called and nothing was written", markup=False)
+
+
 def run(
     ctx: typer.Context,
     project: Annotated[list[uuid.UUID] | None, typer.Option(
@@ -107,12 +167,32 @@ def run(
     ping_url: Annotated[str | None, typer.Option("--ping-url", help="healthchecks.io-style ping URL.")] = None,
     pushgateway: Annotated[str | None, typer.Option("--pushgateway", help="Prometheus Pushgateway URL.")] = None,
     notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary here.")] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the calls, tokens, cost and duration it would take; call and write nothing.")] = False,
+    max_cost_usd: MaxCostOpt = None,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
     projects = project or []
     platforms = (parse_platforms(platform, inv.load_settings().platform_names) if platform else None) or []
     batch_key = key or default_key()
+    if max_cost_usd is not None:
+        inv.settings = with_budget(inv.load_settings(), max_cost_usd)
+
+    if dry_run:
+        async def estimate() -> int:
+            s = inv.load_settings()
+            usable, _ = usable_platforms(s, platforms)
+            async with database(inv, auto_migrate=False) as db:  # a dry run writes nothing, not even migrations
+                est = await estimate_run(db.store, s, key=batch_key, platforms=usable, project_ids=projects,
+                                         limit=limit)
+            if json_mode:
+                print_json(est.to_json())
+            else:
+                render_estimate(est)
+            return EXIT_OK
+
+        finish(execute(inv, estimate))
 
     hooks = Hooks(metrics_file, pushgateway, ping_url, notify_url)
 
@@ -184,9 +264,12 @@ def rerun(
     last: Annotated[bool, typer.Option("--last", help="The most recent batch.")] = False,
     platform: PlatformOpt = None,
     json_mode: JsonOpt = False,
+    max_cost_usd: MaxCostOpt = None,
 ) -> None:
     """Call again only the failed or unfinished (prompt, platform) pairs of a batch."""
     inv = invocation(ctx)
+    if max_cost_usd is not None:
+        inv.settings = with_budget(inv.load_settings(), max_cost_usd)
     if batch_id and last:
         fail(inv, "give a batch id or --last, not both", EXIT_USAGE)
     platforms = (parse_platforms(platform, inv.load_settings().platform_names) if platform else None) or []

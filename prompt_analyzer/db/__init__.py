@@ -12,11 +12,22 @@ from ..config import Settings
 from .connect import BadDatabaseUrl, DatabaseError, DatabaseUnavailable, Target, open_pool, resolve_target, unavailable
 from .embedded import EmbeddedError, EmbeddedPostgres
 from .migrate import Migration, migrate, pending
-from .store import BatchRow, CitationRow, NewPrompt, PairWork, Store, SuccessRecord
+from .store import (
+    BatchRow,
+    CitationRow,
+    NewPrompt,
+    PairWork,
+    PlanRow,
+    PlatformHistory,
+    PlatformSpend,
+    Store,
+    SuccessRecord,
+)
 
 __all__ = [
     "BadDatabaseUrl", "BatchRow", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
-    "NewPrompt", "PairWork", "SchemaOutdated", "Store", "SuccessRecord", "open_database",
+    "NewPrompt", "PairWork", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated", "Store",
+    "SuccessRecord", "open_database",
 ]
 
 

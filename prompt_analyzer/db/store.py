@@ -24,7 +24,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from ..statuses import BatchStatus
+from ..statuses import BatchStatus, ErrorClass
 
 Row = dict[str, Any]
 
@@ -98,6 +98,43 @@ class SuccessRecord:
     citations: Sequence[CitationRow]
 
 
+@dataclass(frozen=True, slots=True)
+class PlanRow:
+    """One platform's calls still to make in a batch (or a batch to be), and what the history of those very
+    (prompt, platform) pairs says about them: for ``known`` calls the sums of each pair's mean tokens and
+    searches; for the rest only their prompts' length, for the platform-wide figures to fill in."""
+
+    platform: str
+    calls: int
+    known: int
+    known_input: Decimal
+    known_output: Decimal
+    known_searches: Decimal
+    unknown_chars: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformHistory:
+    """A platform's successful answers in recent batches: what a call of it costs in tokens and time.
+    ``input_overhead``: mean input tokens beyond the prompt's own (about a token per 4 characters):
+    system text, search results."""
+
+    platform: str
+    answers: int
+    input_overhead: Decimal
+    output_tokens: Decimal
+    searches: Decimal
+    latency_ms: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformSpend:
+    """What a batch has cost on one platform so far, over all its runs."""
+
+    platform: str
+    cost: Decimal
+
+
 # PostgreSQL text and jsonb cannot hold U+0000 (a NUL makes the whole statement fail).  Whatever a
 # provider sends is written with every NUL replaced by U+FFFD, the replacement character, so the
 # answer is kept and the substitution stays visible.
@@ -149,6 +186,56 @@ WHERE j.id = s.job
 _RECOMPUTE_JOB = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = %(job)s")
 _RECOMPUTE_BATCH_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.batch_id = %(b)s")
 _RECOMPUTE_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = ANY(%(jobs)s::uuid[])")
+# The prompts a new batch asks and, per prompt, its platforms (the prompt's own, null = all, intersected
+# with the batch's); a prompt with none left is skipped.  Shared by create_batch and the dry run's plan.
+_CHOSEN_PROMPTS = sql.SQL("""WITH chosen AS (
+                       SELECT p.id, p.project_id, length(p.prompt_text) AS chars,
+                              ARRAY(SELECT x FROM unnest(%(platforms)s::text[]) AS x
+                                    WHERE p.platforms IS NULL OR x = ANY(p.platforms)) AS plats
+                       FROM prompt_tracking p
+                       WHERE (p.is_active OR cardinality(%(prompts)s::uuid[]) > 0)
+                         AND (cardinality(%(projects)s::uuid[]) = 0 OR p.project_id = ANY(%(projects)s::uuid[]))
+                         AND (cardinality(%(prompts)s::uuid[]) = 0 OR p.id = ANY(%(prompts)s::uuid[]))
+                       ORDER BY p.id),
+                   limited AS (SELECT * FROM chosen WHERE cardinality(plats) > 0 LIMIT %(limit)s)""")
+
+SEARCHES_KEY = "searches"  # metadata key of the web searches an answer made (providers/base.py writes it)
+
+# The history a plan reads: successful answers of the last %(k)s batches (their jobs through the batch
+# index, their answers through the (job, platform) key): bounded, whatever the table's size.
+_RECENT_ANSWERS = sql.SQL("""recent AS (SELECT id FROM analysis_batches ORDER BY started_at DESC LIMIT %(k)s),
+                   answers AS (
+                       SELECT r.prompt_tracking_id AS prompt, r.platform, r.input_tokens, r.output_tokens,
+                              length(r.prompt_text) AS chars, r.execution_time_ms,
+                              coalesce((r.metadata->>%(searches)s)::numeric, 0) AS searches
+                       FROM recent b JOIN analysis_jobs j ON j.batch_id = b.id
+                       JOIN ai_responses r ON r.analysis_job_id = j.id
+                       WHERE r.status = 'success' AND r.input_tokens IS NOT NULL AND r.output_tokens IS NOT NULL
+                         AND r.platform = ANY(%(pl)s::text[]))""")
+
+# Per platform: the pairs ({}: prompt, platform, chars) joined with their own history.
+_PLAN_TEMPLATE = sql.SQL(""",
+                   hist AS (SELECT prompt, platform, avg(input_tokens) AS inp, avg(output_tokens) AS outp,
+                                   avg(searches) AS searches
+                            FROM answers GROUP BY prompt, platform)
+               SELECT pairs.platform, count(*) AS calls, count(h.prompt) AS known,
+                      coalesce(sum(h.inp), 0) AS known_input, coalesce(sum(h.outp), 0) AS known_output,
+                      coalesce(sum(h.searches), 0) AS known_searches,
+                      coalesce(sum(pairs.chars) FILTER (WHERE h.prompt IS NULL), 0)::bigint AS unknown_chars
+               FROM {}
+               LEFT JOIN hist h ON h.prompt = pairs.prompt AND h.platform = pairs.platform
+               GROUP BY pairs.platform ORDER BY pairs.platform""")
+_PLAN_NEW_BATCH = _CHOSEN_PROMPTS + sql.SQL(", ") + _RECENT_ANSWERS + _PLAN_TEMPLATE.format(
+    sql.SQL("""(SELECT l.id AS prompt, x.platform, l.chars
+                     FROM limited l CROSS JOIN LATERAL unnest(l.plats) AS x(platform)) pairs"""))
+_PLAN_BATCH = sql.SQL("WITH ") + _RECENT_ANSWERS + _PLAN_TEMPLATE.format(
+    sql.SQL("""(SELECT j.prompt_tracking_id AS prompt, x.platform, length(p.prompt_text) AS chars
+                     FROM analysis_jobs j JOIN prompt_tracking p ON p.id = j.prompt_tracking_id
+                     CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
+                     LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
+                     WHERE j.batch_id = %(b)s AND x.platform = ANY(%(pl)s::text[])
+                       AND (r.id IS NULL OR r.status <> 'success')) pairs"""))
+
 _LOCK_JOB = "SELECT 1 FROM analysis_jobs WHERE id = %(job)s FOR UPDATE"
 _LOCK_JOBS = "SELECT 1 FROM analysis_jobs WHERE id = ANY(%(jobs)s::uuid[]) ORDER BY id FOR UPDATE"
 
@@ -281,20 +368,11 @@ class Store:
                 assert existing is not None
                 return existing, False
             cur = await conn.execute(
-                """WITH chosen AS (
-                       SELECT p.id, p.project_id,
-                              ARRAY(SELECT x FROM unnest(%(platforms)s::text[]) AS x
-                                    WHERE p.platforms IS NULL OR x = ANY(p.platforms)) AS plats
-                       FROM prompt_tracking p
-                       WHERE (p.is_active OR cardinality(%(prompts)s::uuid[]) > 0)
-                         AND (cardinality(%(projects)s::uuid[]) = 0 OR p.project_id = ANY(%(projects)s::uuid[]))
-                         AND (cardinality(%(prompts)s::uuid[]) = 0 OR p.id = ANY(%(prompts)s::uuid[]))
-                       ORDER BY p.id),
-                   limited AS (SELECT * FROM chosen WHERE cardinality(plats) > 0 LIMIT %(limit)s)
+                _CHOSEN_PROMPTS + sql.SQL("""
                    INSERT INTO analysis_jobs (batch_id, project_id, prompt_tracking_id, status,
                                               total_platforms, platforms)
                    SELECT %(batch)s, project_id, id, 'pending', cardinality(plats), plats FROM limited
-                   ON CONFLICT (batch_id, prompt_tracking_id) DO NOTHING""",
+                   ON CONFLICT (batch_id, prompt_tracking_id) DO NOTHING"""),
                 {"platforms": list(platforms), "projects": list(project_ids), "prompts": list(prompt_ids),
                  "limit": limit, "batch": batch.id},
             )
@@ -612,6 +690,54 @@ class Store:
             n = cur.rowcount
             await conn.execute(_RECOMPUTE_BATCH_JOBS, {"b": batch_id})
             return n
+
+    # ------------------------------------------------------------------------------- cost
+
+    async def _rows(self, row_type: type[Any], query: sql.Composable, params: Any) -> list[Any]:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=class_row(row_type)) as cur:
+            await cur.execute(query, params)
+            return await cur.fetchall()
+
+    async def plan_new_batch(
+        self, *, platforms: Sequence[str], project_ids: Sequence[uuid.UUID] = (),
+        prompt_ids: Sequence[uuid.UUID] = (), limit: int | None = None, history_batches: int,
+    ) -> list[PlanRow]:
+        """What :meth:`create_batch` would plan, per platform, with its pairs' history; writes nothing."""
+        return await self._rows(PlanRow, _PLAN_NEW_BATCH, {
+            "platforms": list(platforms), "projects": list(project_ids), "prompts": list(prompt_ids),
+            "limit": limit, "pl": list(platforms), "k": history_batches, "searches": SEARCHES_KEY})
+
+    async def plan_batch(
+        self, batch_id: uuid.UUID, *, platforms: Sequence[str], history_batches: int
+    ) -> list[PlanRow]:
+        """The pairs of an existing batch that have not succeeded, per platform, with their history."""
+        return await self._rows(PlanRow, _PLAN_BATCH, {"b": batch_id, "pl": list(platforms), "k": history_batches,
+                                                       "searches": SEARCHES_KEY})
+
+    async def platform_history(self, platforms: Sequence[str], *, history_batches: int) -> list[PlatformHistory]:
+        """Per platform, what its successful answers of the last ``history_batches`` batches cost."""
+        return await self._rows(PlatformHistory, sql.SQL("WITH ") + _RECENT_ANSWERS + sql.SQL("""
+               SELECT platform, count(*)::int AS answers, avg(input_tokens - chars / 4.0) AS input_overhead,
+                      avg(output_tokens) AS output_tokens, avg(searches) AS searches,
+                      avg(execution_time_ms) AS latency_ms
+               FROM answers GROUP BY platform ORDER BY platform"""),
+            {"pl": list(platforms), "k": history_batches, "searches": SEARCHES_KEY})
+
+    async def batch_spend(self, batch_id: uuid.UUID) -> list[PlatformSpend]:
+        """What the batch's answers cost so far, per platform, over all its runs (the budget's ``spent``)."""
+        return await self._rows(PlatformSpend, sql.SQL("""
+               SELECT r.platform, coalesce(sum(r.cost), 0) AS cost
+               FROM analysis_jobs j JOIN ai_responses r ON r.analysis_job_id = j.id
+               WHERE j.batch_id = %(b)s GROUP BY r.platform ORDER BY r.platform"""), {"b": batch_id})
+
+    async def budget_exhausted_pairs(self, batch_id: uuid.UUID) -> int:
+        """Pairs a budget left uncalled: a finished batch with some is resumed (under a higher budget)."""
+        row = await self.fetchone(
+            """SELECT count(*) AS n FROM analysis_jobs j JOIN ai_responses r ON r.analysis_job_id = j.id
+               WHERE j.batch_id = %s AND r.status = 'error' AND r.error_class = %s""",
+            (batch_id, ErrorClass.BUDGET_EXHAUSTED),
+        )
+        return int(row["n"]) if row else 0
 
     # ------------------------------------------------------------------------------- reports
 

@@ -7,13 +7,16 @@
 
 The claim (the ``ai_responses`` row set ``processing`` with a lease) comes before pacing, so database
 latency never sits between the pacer's evenly spaced slots and the requests.  Every call is counted in
-``attempts`` before it is made; a call that does not leave after all is uncounted.
+``attempts`` before it is made; a call that does not leave after all is uncounted.  Under a cost budget
+(:mod:`.budget`) each attempt first reserves its expected cost and settles what it was billed; a budget
+exhausted stops the platform like its breaker, with ``budget_exhausted``.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from decimal import Decimal
 
 from ..backoff import Backoff
 from ..config import RunSettings
@@ -21,6 +24,7 @@ from ..db import DatabaseUnavailable, PairWork
 from ..providers import ProviderError, ProviderResult, QuotaExhausted, RateLimited
 from ..redact import scrub
 from ..statuses import ErrorClass
+from .budget import CostBudget
 from .lane import Lane
 from .progress import PlatformProgress
 from .record import Recorder, Spooled
@@ -37,7 +41,7 @@ class _NotSent(Exception):
 class PairCall:
     def __init__(
         self, lane: Lane, pair: PairWork, *, recorder: Recorder, stop: Stop, run: RunSettings,
-        progress: PlatformProgress, lease_s: float,
+        progress: PlatformProgress, lease_s: float, budget: CostBudget | None = None,
     ) -> None:
         self.lane = lane
         self.pair = pair
@@ -46,6 +50,7 @@ class PairCall:
         self.run_settings = run
         self.pp = progress
         self.lease_s = lease_s
+        self.budget = budget
         self.response_id: uuid.UUID | None = None
         self.attempts = 0  # calls made by this run
         self.errors: list[str] = []
@@ -61,7 +66,7 @@ class PairCall:
             if not await self._claim():
                 return  # succeeded meanwhile, or held by a live claim elsewhere
             try:
-                result = await self._call()
+                result = await self._paid_call()
             except _NotSent:
                 return
             except ProviderError as e:
@@ -95,6 +100,29 @@ class PairCall:
             self.response_id = await self.rec.claim(self.pair, self.lease_s)
             return self.response_id is not None
         return await self.rec.count_attempt(self.response_id, self.lease_s)
+
+    async def _paid_call(self) -> ProviderResult:
+        """:meth:`_call` under the cost budget: its expected cost reserved before, what it cost settled after."""
+        if self.budget is None:
+            return await self._call()
+        assert self.response_id is not None
+        held = await self.budget.reserve(self.lane.name, self.pair.prompt_text, self.lane.halted)
+        if held is None:
+            self._budget_gone()
+            await self.rec.unclaim(self.response_id)
+            raise _NotSent
+        billed: Decimal | None = Decimal(0)
+        try:
+            result = await self._call()
+            billed = result.cost
+            return result
+        except ProviderError as e:
+            # Refused with a status: not billed.  A 200 we could not use, or no answer at all (a timeout
+            # after the provider did the work): taken as billed at the reservation.
+            billed = Decimal(0) if e.status not in (None, 200) else None
+            raise
+        finally:
+            self.budget.settle(held, billed)
 
     async def _call(self) -> ProviderResult:
         lane, pp = self.lane, self.pp
@@ -165,6 +193,13 @@ class PairCall:
                         scrub(lane.breaker.reason or "", self.rec.secrets),
                         extra={"event": "circuit_open", "platform": lane.name, "prompt_id": self.pair.prompt_id,
                                "error_class": exc.error_class})
+
+    def _budget_gone(self) -> None:
+        lane = self.lane
+        reason = self.budget.exhausted.get(lane.name) if self.budget else None
+        if reason and not self.stop.requested and lane.breaker.trip(reason, ErrorClass.BUDGET_EXHAUSTED):
+            log.warning("%s: %s; no more calls this run, its pairs are left for a run with a higher budget",
+                        lane.name, reason, extra={"event": "budget_exhausted", "platform": lane.name})
 
     def _quota_gone(self, exc: RateLimited) -> None:
         lane = self.lane

@@ -25,7 +25,9 @@ from ..db.connect import Target
 from ..providers import Provider
 from ..redact import scrub
 from ..statuses import FINISHED, BatchStatus
+from .budget import CostBudget
 from .dbcalls import RetryingCalls
+from .estimate import HISTORY_BATCHES
 from .lane import Lane
 from .pair import PairCall
 from .progress import Outcome, PlatformProgress, Progress
@@ -66,6 +68,7 @@ class Runner:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.secrets = settings.secrets()
         self.lanes: dict[str, Lane] = {}
+        self.budget: CostBudget | None = None
         self.progress = Progress({name: PlatformProgress() for name in self.platforms})
         self.stop = Stop()
         self.interrupted_by: str | None = None
@@ -122,6 +125,7 @@ class Runner:
             reclaimed = await self.db(self.store.expire_claims, batch_id, except_owner=self.owner)
             if reclaimed:
                 log.info("reclaimed %d pair(s) left processing by a stopped run", reclaimed)
+            await self._open_budget(batch_id)
             counts = await self.db(self.store.pair_counts, batch_id, self.platforms)
             for name, pp in self.progress.platforms.items():
                 row = counts.get(name)
@@ -138,6 +142,14 @@ class Runner:
         finally:
             await lock.release()
 
+    async def _open_budget(self, batch_id: uuid.UUID) -> None:
+        """max_cost_usd: spent starts at what the batch cost in earlier runs (the lock is ours: it is all)."""
+        if CostBudget.applies(self.settings, self.platforms):
+            spent = {r.platform: r.cost for r in await self.db(self.store.batch_spend, batch_id)}
+            history = {r.platform: r for r in await self.db(self.store.platform_history, self.platforms,
+                                                            history_batches=HISTORY_BATCHES)}
+            self.budget = CostBudget.build(self.settings, self.platforms, spent, history)
+
     def _schedule(self) -> LaneSchedule | PromptSchedule:
         common: dict[str, Any] = {"stop": self.stop, "page_size": self.run.page_size,
                                   "call_pair": self._call_pair, "on_db_lost": self._lost_database}
@@ -151,7 +163,8 @@ class Runner:
             if self.stop.requested:
                 return
             call = PairCall(lane, pair, recorder=self.recorder, stop=self.stop, run=self.run,
-                            progress=self.progress.platforms[lane.name], lease_s=self.lease_s(lane))
+                            progress=self.progress.platforms[lane.name], lease_s=self.lease_s(lane),
+                            budget=self.budget)
             try:
                 await call.run()
             except DatabaseUnavailable as e:

@@ -105,7 +105,8 @@ async def prepare_run(
         key=key, trigger=trigger, platforms=usable, project_ids=project_ids, prompt_ids=prompt_ids, limit=limit
     )
     if not created:
-        if batch.status in FINISHED:
+        # A finished batch is resumed only for the pairs a budget left uncalled (under a higher budget).
+        if batch.status in FINISHED and not await db.store.budget_exhausted_pairs(batch.id):
             raise BatchFinished(batch)
         # Resume: ask what the batch was created to ask, minus platforms not configured now.
         planned = batch.platforms or usable

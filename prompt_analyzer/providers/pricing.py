@@ -17,12 +17,16 @@ from typing import Any
 from ..config import PlatformSettings
 
 __all__ = [
+    "BATCH_DISCOUNT",
     "ModelPrice",
+    "batch_price",
     "compute_cost",
+    "cost_of_calls",
     "load_price_table",
     "lookup_price",
     "price_for",
     "reported_cost",
+    "usd_amount",
 ]
 
 _MTOK = Decimal(1_000_000)
@@ -39,6 +43,8 @@ class ModelPrice:
     search_fee: Decimal = _ZERO  # per web search / grounded request
     source: str = ""
     date: str = ""
+    batch_input_per_mtok: Decimal | None = None  # the batch API's own price, where the table gives one
+    batch_output_per_mtok: Decimal | None = None
 
     def fee_for_request(self, search_context_size: str | None = None) -> Decimal:
         """Flat fee per request; Perplexity's depends on the search context size asked for."""
@@ -47,16 +53,29 @@ class ModelPrice:
         return self.request_fee
 
 
-def _dec(value: Any, where: str) -> Decimal:
+def usd_amount(value: Any) -> Decimal:
+    """A price or an amount of USD: a finite number >= 0 (int, float, str or Decimal, not a bool);
+    ValueError saying what is wrong ("must be a number" / "must be a non-negative number") otherwise."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}")
+        raise ValueError("must be a number")
     try:
         d = Decimal(str(value))
     except ArithmeticError:
-        raise ValueError(f"prices.toml: {where} must be a number, got {value!r}") from None
+        raise ValueError("must be a number") from None
     if not d.is_finite() or d < 0:
-        raise ValueError(f"prices.toml: {where} must be a non-negative number, got {value!r}")
+        raise ValueError("must be a non-negative number")
     return d
+
+
+def _dec(value: Any, where: str) -> Decimal:
+    try:
+        return usd_amount(value)
+    except ValueError as e:
+        raise ValueError(f"prices.toml: {where} {e}, got {value!r}") from None
+
+
+def _opt_dec(entry: Mapping[str, Any], key: str, name: str) -> Decimal | None:
+    return _dec(entry[key], f"{name}.{key}") if key in entry else None
 
 
 def parse_price_table(text: str) -> dict[str, ModelPrice]:
@@ -76,6 +95,8 @@ def parse_price_table(text: str) -> dict[str, ModelPrice]:
             request_fee=_dec(entry.get("request_fee", 0), f"{name}.request_fee"),
             request_fee_by_context=by_ctx,
             search_fee=_dec(entry.get("search_fee", 0), f"{name}.search_fee"),
+            batch_input_per_mtok=_opt_dec(entry, "batch_input_per_mtok", name),
+            batch_output_per_mtok=_opt_dec(entry, "batch_output_per_mtok", name),
             source=str(entry.get("source", "")),
             date=str(entry.get("date", "")),
         )
@@ -129,14 +150,31 @@ def price_for(
             source="config",
         )
     changes: dict[str, Any] = {}
-    if inp is not None:
-        changes["input_per_mtok"] = inp
+    if inp is not None:  # a negotiated price replaces the table's batch price too (batch_price derives it)
+        changes["input_per_mtok"], changes["batch_input_per_mtok"] = inp, None
     if out is not None:
-        changes["output_per_mtok"] = out
+        changes["output_per_mtok"], changes["batch_output_per_mtok"] = out, None
     if fee is not None:
         changes["request_fee"] = fee
         changes["request_fee_by_context"] = {}  # a configured fee replaces the per-context fees
     return replace(base, **changes) if changes else base
+
+
+# The providers' batch APIs (OpenAI Batch, Anthropic Message Batches, Gemini Batch Mode) bill tokens at
+# half the list price (reference/providers.md, "Batch APIs"); search and per-request fees are not discounted.
+BATCH_DISCOUNT = Decimal("0.5")
+
+
+def batch_price(price: ModelPrice) -> ModelPrice:
+    """The price of the same call through the provider's batch API: the table's batch token prices where
+    it gives them, else the list prices at :data:`BATCH_DISCOUNT`; fees unchanged."""
+    inp = price.batch_input_per_mtok
+    out = price.batch_output_per_mtok
+    return replace(
+        price,
+        input_per_mtok=price.input_per_mtok * BATCH_DISCOUNT if inp is None else inp,
+        output_per_mtok=price.output_per_mtok * BATCH_DISCOUNT if out is None else out,
+    )
 
 
 def compute_cost(
@@ -152,6 +190,21 @@ def compute_cost(
         return None
     tokens = (Decimal(input_tokens) * price.input_per_mtok + Decimal(output_tokens) * price.output_per_mtok) / _MTOK
     return tokens + price.fee_for_request(search_context_size) + Decimal(max(searches, 0)) * price.search_fee
+
+
+def cost_of_calls(
+    price: ModelPrice,
+    *,
+    calls: int,
+    input_tokens: Decimal,
+    output_tokens: Decimal,
+    searches: Decimal,
+    search_context_size: str | None = None,
+) -> Decimal:
+    """USD for ``calls`` calls with these token and search totals (fractional: an estimate's means):
+    :func:`compute_cost` summed over the calls."""
+    tokens = (input_tokens * price.input_per_mtok + output_tokens * price.output_per_mtok) / _MTOK
+    return tokens + calls * price.fee_for_request(search_context_size) + searches * price.search_fee
 
 
 def reported_cost(value: Any) -> Decimal | None:
