@@ -1,0 +1,16 @@
+"""Which batch client serves each kind of platform (kinds without one run live in batch mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from .openai_batch import OpenAIBatchClient
+
+# kind -> class; each is called as cls(settings, secrets=...) and is a providers.batch.BatchClient
+BATCH_CLIENTS: Mapping[str, Callable[..., Any]] = MappingProxyType({
+    "openai": OpenAIBatchClient,
+})
+
+__all__ = ["BATCH_CLIENTS"]
