@@ -99,6 +99,15 @@ class ProviderBatches:
             {"b": batch_id, "open": open_only},
         )
 
+    async def known_ids(self, provider: str, since: datetime) -> set[str]:
+        """The provider's batch ids we recorded since ``since`` (an orphan is none of these)."""
+        rows = await self.store.fetchall(
+            """SELECT provider_batch_id FROM provider_batches
+               WHERE provider = %s AND provider_batch_id IS NOT NULL AND created_at >= %s""",
+            (provider, since),
+        )
+        return {r["provider_batch_id"] for r in rows}
+
     async def create_intent(
         self, batch_id: uuid.UUID, platform: str, provider: str, *, round_: int
     ) -> ProviderBatchRow:

@@ -215,7 +215,14 @@ class BatchModeRunner(Runner):
         """A provider batch recorded as being submitted by a process that died: the provider has it or not."""
         members = await self.db(self.pbs.members, pb.id)
         since = pb.created_at - timedelta(minutes=10)  # clock skew between us and the provider
-        remote = await client.find(str(pb.id), since, [str(m.response_id) for m in members])
+        known = await self.db(self.pbs.known_ids, pb.provider, since - timedelta(days=1))
+        try:
+            remote = await client.find(str(pb.id), since, [str(m.response_id) for m in members], known)
+        except ProviderError as e:  # unknown yet: its pairs stay held, the next run looks again
+            log.warning("%s: could not look up an interrupted submit: %s", pb.platform,
+                        scrub(e.message, self.secrets),
+                        extra={"event": "batch_orphan_unknown", "platform": pb.platform})
+            return
         if remote is None:
             n = await self.db(self.pbs.release, pb.id, message="not submitted: the run stopped first", uncount=True)
             await self.db(self.pbs.close, pb.id, ProviderBatchState.ABANDONED,
@@ -248,7 +255,13 @@ class BatchModeRunner(Runner):
                          remote.completed + remote.failed, remote.total or pb.request_count,
                          extra={"event": "batch_progress", "platform": pb.platform})
             return []
-        return await self._collect(pb, remote, client)
+        try:
+            return await self._collect(pb, remote, client)
+        except ProviderError as e:  # the results could not be read now: what was written stays, the rest waits
+            log.warning("%s: reading the results of %s failed: %s", pb.platform, remote.id,
+                        scrub(e.message, self.secrets),
+                        extra={"event": "batch_results_failed", "platform": pb.platform})
+            return []
 
     async def _collect(
         self, pb: ProviderBatchRow, remote: RemoteBatch, client: BatchClient

@@ -13,7 +13,7 @@ recording the provider's id is found again (:meth:`BatchClient.find`).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -94,9 +94,12 @@ class BatchClient(Protocol):
     async def retrieve(self, batch_id: str) -> RemoteBatch:
         ...
 
-    async def find(self, label: str, since: datetime, custom_ids: Sequence[str]) -> RemoteBatch | None:
-        """The batch a crashed submit of ``label`` created, if the provider has one (newest first, created
-        after ``since``); ``custom_ids`` are the requests it was to hold, for APIs that keep no label."""
+    async def find(
+        self, label: str, since: datetime, custom_ids: Sequence[str], exclude: Collection[str] = ()
+    ) -> RemoteBatch | None:
+        """The batch a crashed submit of ``label`` created, if the provider has one (created after
+        ``since``); ``custom_ids`` are the requests it was to hold and ``exclude`` the provider ids we
+        recorded already, for APIs that keep no label."""
         ...
 
     def results(self, remote: RemoteBatch) -> AsyncIterator[BatchItem]:

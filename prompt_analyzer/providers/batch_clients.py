@@ -6,11 +6,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from .anthropic_batch import AnthropicBatchClient
 from .openai_batch import OpenAIBatchClient
 
 # kind -> class; each is called as cls(settings, secrets=...) and is a providers.batch.BatchClient
 BATCH_CLIENTS: Mapping[str, Callable[..., Any]] = MappingProxyType({
     "openai": OpenAIBatchClient,
+    "claude": AnthropicBatchClient,
 })
 
 __all__ = ["BATCH_CLIENTS"]

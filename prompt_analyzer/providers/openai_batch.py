@@ -10,7 +10,7 @@ batch created by a process that died before recording its id) is found on resume
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -65,7 +65,9 @@ class OpenAIBatchClient(OpenAIProvider):
         except Exception as e:
             raise self.classify(e) from None
 
-    async def find(self, label: str, since: datetime, custom_ids: Sequence[str]) -> RemoteBatch | None:
+    async def find(
+        self, label: str, since: datetime, custom_ids: Sequence[str], exclude: Collection[str] = ()
+    ) -> RemoteBatch | None:
         """The newest batch whose metadata names ``label`` (batches are listed newest first)."""
         try:
             page = await self._client.batches.list(limit=100)

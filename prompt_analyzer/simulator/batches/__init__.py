@@ -4,6 +4,7 @@
 module              API                                                                 platform
 ==================  ==================================================================  ========
 :mod:`.openai`      OpenAI Batch (``/files``, ``/batches``, output/error JSONL files)  openai
+:mod:`.anthropic`   Anthropic Message Batches (``/v1/messages/batches``, results JSONL)  claude
 ==================  ==================================================================  ========
 
 Each request of a batch is answered by the live wire format of :mod:`..formats` (same bodies, same
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import openai
+from . import anthropic, openai
 from .core import BOOK_KEY, Book, StateOf
 
 __all__ = ["register"]
@@ -25,3 +26,4 @@ def register(app: web.Application, state_of: StateOf) -> None:
     """Add every batch API's routes to the simulator app."""
     app[BOOK_KEY] = Book()
     openai.register(app, state_of)
+    anthropic.register(app, state_of)
