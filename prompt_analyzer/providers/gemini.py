@@ -61,11 +61,9 @@ class GeminiProvider(BaseProvider):
         )
         self._client = genai.Client(api_key=self._key, http_options=opts)
         tools: list[Any] | None = [types.Tool(google_search=types.GoogleSearch())] if settings.web_search else None
-        self._config = types.GenerateContentConfig(
-            tools=tools,
-            max_output_tokens=settings.max_tokens or None,
-            should_return_http_response=True,
-        )
+        # What every request asks (live calls and batch requests alike); live calls also want the raw body.
+        self._request_config = types.GenerateContentConfig(tools=tools, max_output_tokens=settings.max_tokens or None)
+        self._config = self._request_config.model_copy(update={"should_return_http_response": True})
 
     async def send(self, prompt: str) -> Reply:
         resp = await self._client.aio.models.generate_content(model=self.model, contents=prompt, config=self._config)

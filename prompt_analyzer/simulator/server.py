@@ -312,6 +312,8 @@ def _handler(fmt: WireFormat) -> Callable[[web.Request], Awaitable[web.StreamRes
 
 async def _gemini(request: web.Request) -> web.StreamResponse:
     model, _, action = request.match_info["model_action"].partition(":")
+    if action == "batchGenerateContent" and request.match_info["version"] in ("v1", "v1beta", "v1alpha"):
+        return await batches.gemini.create(request, request.app[STATE_KEY], model)
     if request.match_info["version"] not in ("v1", "v1beta", "v1alpha") or action != "generateContent":
         msg = f"Method not found: {request.path} (the simulator serves v1/v1beta models/*:generateContent)"
         return _json(404, gemini.FORMAT.error(404, msg, ""))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from prompt_analyzer.config import PlatformSettings
+from prompt_analyzer.providers import anthropic_messages, gemini_generate, openai_responses
 from prompt_analyzer.providers.pricing import compute_cost, price_for
 from prompt_analyzer.simulator import prompt_hash
 
@@ -25,6 +26,9 @@ FILLED = ("model_version", "response_text", "tokens_used", "input_tokens", "outp
 
 # platform -> (provider_batches.provider, the provider's batch id prefix)
 PROVIDERS = {"openai": ("openai", "batch_"), "claude": ("anthropic", "msgbatch_"), "gemini": ("gemini", "batches/")}
+
+
+PARSERS = {"openai": openai_responses.parse, "claude": anthropic_messages.parse, "gemini": gemini_generate.parse}
 
 
 def batch_config(env: Env, **per_platform: dict[str, Any]) -> None:
@@ -58,7 +62,7 @@ def _price(platform: str, model: str, *, batch: bool) -> Any:
     return p
 
 
-@pytest.mark.parametrize("platform", ["openai", "claude"])
+@pytest.mark.parametrize("platform", ["openai", "claude", "gemini"])
 async def test_batch_rows_equal_live_rows_at_the_batch_price(env: Env, platform: str) -> None:
     batch_config(env)
     texts = [f"best crm for startups number {i}" for i in range(6)]
@@ -93,8 +97,8 @@ async def test_batch_rows_equal_live_rows_at_the_batch_price(env: Env, platform:
         live_cost = compute_cost(_price(platform, model, batch=False), input_tokens=lr["input_tokens"],
                                  output_tokens=lr["output_tokens"], searches=searches)
         assert lr["cost"] == live_cost and br["cost"] < lr["cost"]
-        assert br["metadata"]["raw"] and br["metadata"]["raw"].keys() <= lr["metadata"]["raw"].keys() | {
-            "sdk_http_response"}  # the provider's body is kept, as live
+        # the provider's body is kept, as live, and the live parser reads it again to the stored answer
+        assert PARSERS[platform](br["metadata"]["raw"]).text == br["response_text"]
     pbs = await env.store.fetchall("SELECT * FROM provider_batches")
     assert len(pbs) == 1
     pb = pbs[0]

@@ -5,6 +5,7 @@ module              API                                                         
 ==================  ==================================================================  ========
 :mod:`.openai`      OpenAI Batch (``/files``, ``/batches``, output/error JSONL files)  openai
 :mod:`.anthropic`   Anthropic Message Batches (``/v1/messages/batches``, results JSONL)  claude
+:mod:`.gemini`      Gemini Batch Mode (``models/*:batchGenerateContent``, inline)       gemini
 ==================  ==================================================================  ========
 
 Each request of a batch is answered by the live wire format of :mod:`..formats` (same bodies, same
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import anthropic, openai
+from . import anthropic, gemini, openai
 from .core import BOOK_KEY, Book, StateOf
 
-__all__ = ["register"]
+__all__ = ["gemini", "register"]
 
 
 def register(app: web.Application, state_of: StateOf) -> None:
@@ -27,3 +28,4 @@ def register(app: web.Application, state_of: StateOf) -> None:
     app[BOOK_KEY] = Book()
     openai.register(app, state_of)
     anthropic.register(app, state_of)
+    gemini.register(app, state_of)
