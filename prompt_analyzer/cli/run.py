@@ -102,6 +102,8 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
         print_json(report)
     else:
         reporter.summary(report)
+    if outcome.status == "interrupted" and not outcome.interrupted_by:
+        return EXIT_FAILED  # batch mode: a provider expired or cancelled requests; the same key resumes them
     if outcome.status == "interrupted" or (outcome.status == "submitted" and outcome.interrupted_by):
         # the batch's status decides, not a signal that came after it
         return EXIT_SIGINT if outcome.interrupted_by == "SIGINT" else EXIT_SIGTERM

@@ -232,7 +232,7 @@ class BatchModeRunner(Runner):
             return
         await self.db(self.pbs.record_submitted, pb.id, provider_batch_id=remote.id,
                       provider_state=remote.provider_state, expires_at=remote.expires_at)
-        log.info("%s: found provider batch %s submitted by an interrupted run; waiting for it, not submitting again",
+        log.warning("%s: found provider batch %s submitted by an interrupted run; waiting for it, not submitting again",
                  pb.platform, remote.id, extra={"event": "batch_orphan_found", "platform": pb.platform})
 
     # ------------------------------------------------------------------------------ poll and collect
