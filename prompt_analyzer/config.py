@@ -118,6 +118,7 @@ class PlatformSettings:
     max_attempts: PositiveInt = 4
     web_search: Flag = True
     batch: Flag = True  # in mode "batch": use this platform's batch API (where it has one)
+    batch_max_requests: PositiveInt | None = None  # requests per provider batch (None: the provider's limit)
     input_price_per_mtok: Price | None = None  # None: take the packaged price table
     output_price_per_mtok: Price | None = None
     request_fee: Price | None = None

@@ -160,11 +160,13 @@ class BatchModeRunner(Runner):
         chunk: list[PairWork] = []
         size = 0
         limits = client.limits
+        cap = self.settings.platform(name).batch_max_requests
+        max_requests = min(limits.max_requests, cap) if cap else limits.max_requests
         while not self.stop.requested:
             page = await self.db(self.store.pending_pairs, batch_id, name, after=after, limit=self.run.page_size)
             for pair in page:
                 n = client.encode(_SIZE_PROBE, pair.prompt_text).size
-                if chunk and (len(chunk) >= limits.max_requests or size + n > limits.max_bytes):
+                if chunk and (len(chunk) >= max_requests or size + n > limits.max_bytes):
                     await self._submit(batch_id, name, client, chunk, round_)
                     chunk, size = [], 0
                 chunk.append(pair)

@@ -152,3 +152,29 @@ async def test_detach_then_collect(env: Env) -> None:
     assert (await _stats(env, "openai"))["batch_creates"] == 1
     assert (await _stats(env, "openai")).get("requests", 0) == 0  # no live call was made
     assert {x["status"] for x in await _rows(env, "d", "openai")} == {"success"}
+
+
+async def test_pairs_are_split_into_provider_batches_at_the_limit(env: Env) -> None:
+    batch_config(env, claude={"batch_max_requests": 2})
+    texts = [f"split prompt {i}" for i in range(5)]
+    await env.add_prompts(texts)
+    r = await env.analyze("run", "--key", "s", "--platform", "claude", "--mode", "batch", "--json")
+    assert r.code == 0, r.stderr
+    pbs = await env.store.fetchall("SELECT request_count, state FROM provider_batches ORDER BY request_count DESC")
+    assert [(p["request_count"], p["state"]) for p in pbs] == [(2, "collected"), (2, "collected"), (1, "collected")]
+    assert (await _stats(env, "claude"))["batch_creates"] == 3
+    assert (await env.sim.stats())["answered"]["claude"] == {prompt_hash(t): 1 for t in texts}
+
+
+async def test_platforms_without_a_batch_api_run_live_and_the_start_line_says_why(env: Env) -> None:
+    batch_config(env, gemini={"batch": False})
+    await env.add_prompts(["mixed modes one", "mixed modes two"])
+    r = await env.analyze("run", "--key", "m", "--mode", "batch", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["status"] == "completed"
+    assert "perplexity: runs live (perplexity has no batch API)" in r.stderr
+    assert "gemini: runs live (batch = false in its configuration)" in r.stderr
+    sim = (await env.sim.stats())["platforms"]
+    assert sim["perplexity"]["requests"] == 2 and sim["gemini"]["requests"] == 2  # live calls
+    assert sim["openai"]["batch_requests"] == 2 and sim["claude"]["batch_requests"] == 2
+    assert sim["openai"].get("requests", 0) == 0 and sim["claude"].get("requests", 0) == 0
