@@ -13,7 +13,13 @@ from prompt_analyzer.providers import anthropic_messages, gemini_generate, opena
 from prompt_analyzer.providers.pricing import compute_cost, price_for
 from prompt_analyzer.simulator import prompt_hash
 
-from ..harness import Env, platform_config
+from ..harness import Env, Result, platform_config
+
+LOAD_TIMEOUT_S = 300  # a batch-mode run is a few seconds; a loaded 2-core machine can make it minutes
+
+
+async def _analyze(env: Env, *args: str) -> Result:
+    return await env.analyze(*args, timeout=LOAD_TIMEOUT_S)
 
 BATCH_RUN = """
 batch_poll_max_s = 0.2
@@ -67,9 +73,9 @@ async def test_batch_rows_equal_live_rows_at_the_batch_price(env: Env, platform:
     batch_config(env)
     texts = [f"best crm for startups number {i}" for i in range(6)]
     await env.add_prompts(texts)
-    live = await env.analyze("run", "--key", "live", "--platform", platform, "--json")
+    live = await _analyze(env, "run", "--key", "live", "--platform", platform, "--json")
     assert live.code == 0, live.stderr
-    r = await env.analyze("run", "--key", "batch", "--platform", platform, "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "batch", "--platform", platform, "--mode", "batch", "--json")
     assert r.code == 0, r.stderr
     out = r.json()
     assert out["status"] == "completed"
@@ -112,7 +118,7 @@ async def test_batch_rows_equal_live_rows_at_the_batch_price(env: Env, platform:
 async def test_failed_requests_follow_the_live_retry_policy_in_a_new_batch(env: Env) -> None:
     batch_config(env, openai={"max_attempts": 3})
     await env.add_prompts(["ok one", "flaky [[sim:openai:fault=500x1]]", "refused [[sim:openai:fault=400]]"])
-    r = await env.analyze("run", "--key", "b", "--platform", "openai", "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "b", "--platform", "openai", "--mode", "batch", "--json")
     assert r.code == 1, r.stderr
     out = r.json()
     assert out["status"] == "completed_with_errors"
@@ -132,7 +138,7 @@ async def test_detach_then_collect(env: Env) -> None:
     batch_config(env)
     env.sim.set_config(replace(env.sim.config, batch_processing_s=3600.0))
     await env.add_prompts([f"detached prompt {i}" for i in range(4)])
-    r = await env.analyze("run", "--key", "d", "--platform", "openai", "--mode", "batch", "--detach", "--json")
+    r = await _analyze(env, "run", "--key", "d", "--platform", "openai", "--mode", "batch", "--detach", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["status"] == "submitted"
     batch = await env.store.fetchone("SELECT status FROM analysis_batches WHERE idempotency_key = 'd'")
@@ -141,12 +147,12 @@ async def test_detach_then_collect(env: Env) -> None:
     assert {x["status"] for x in rows} == {"processing"} and all(
         x["claimed_by"].startswith("provider-batch:") for x in rows)
     # collected too early: still at the provider, nothing changes
-    early = await env.analyze("collect", "--key", "d", "--json")
+    early = await _analyze(env, "collect", "--key", "d", "--json")
     assert early.code == 0, early.stderr
     assert early.json()["status"] == "submitted"
     env.sim.set_config(replace(env.sim.config, batch_processing_s=0.5))
     # the next run with that key waits for it and collects it, submitting nothing new
-    done = await env.analyze("run", "--key", "d", "--platform", "openai", "--json")
+    done = await _analyze(env, "run", "--key", "d", "--platform", "openai", "--json")
     assert done.code == 0, done.stderr
     assert done.json()["status"] == "completed"
     assert (await _stats(env, "openai"))["batch_creates"] == 1
@@ -158,7 +164,7 @@ async def test_pairs_are_split_into_provider_batches_at_the_limit(env: Env) -> N
     batch_config(env, claude={"batch_max_requests": 2})
     texts = [f"split prompt {i}" for i in range(5)]
     await env.add_prompts(texts)
-    r = await env.analyze("run", "--key", "s", "--platform", "claude", "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "s", "--platform", "claude", "--mode", "batch", "--json")
     assert r.code == 0, r.stderr
     pbs = await env.store.fetchall("SELECT request_count, state FROM provider_batches ORDER BY request_count DESC")
     assert [(p["request_count"], p["state"]) for p in pbs] == [(2, "collected"), (2, "collected"), (1, "collected")]
@@ -169,7 +175,7 @@ async def test_pairs_are_split_into_provider_batches_at_the_limit(env: Env) -> N
 async def test_platforms_without_a_batch_api_run_live_and_the_start_line_says_why(env: Env) -> None:
     batch_config(env, gemini={"batch": False})
     await env.add_prompts(["mixed modes one", "mixed modes two"])
-    r = await env.analyze("run", "--key", "m", "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "m", "--mode", "batch", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["status"] == "completed"
     assert "perplexity: runs live (perplexity has no batch API)" in r.stderr

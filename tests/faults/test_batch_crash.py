@@ -13,7 +13,13 @@ import pytest
 
 from prompt_analyzer.simulator import prompt_hash
 
-from ..harness import Env, platform_config
+from ..harness import Env, Result, platform_config
+
+LOAD_TIMEOUT_S = 300  # a batch-mode run is a few seconds; a loaded 2-core machine can make it minutes
+
+
+async def _analyze(env: Env, *args: str) -> Result:
+    return await env.analyze(*args, timeout=LOAD_TIMEOUT_S)
 
 pytestmark = pytest.mark.faults
 
@@ -23,7 +29,7 @@ batch_poll_max_s = 0.2
 PLATFORMS = ["openai", "claude", "gemini"]
 
 
-async def _wait_until(cond: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
+async def _wait_until(cond: Callable[[], Awaitable[bool]], within: float = LOAD_TIMEOUT_S) -> None:
     deadline = time.monotonic() + within
     while not await cond():
         assert time.monotonic() < deadline, "condition not reached"
@@ -72,7 +78,7 @@ async def test_kill_between_submit_and_record_does_not_submit_twice(env: Env, pl
     assert await _pb_states(env) == ["submitting"]  # the intent was committed before the submit
     await _kill(env)
     _sim(env, batch_create_delay_s=0.0)
-    r = await env.analyze("run", "--key", "k", "--platform", platform, "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "k", "--platform", platform, "--mode", "batch", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["status"] == "completed"
     assert "not submitting again" in r.stderr
@@ -96,7 +102,7 @@ async def test_kill_while_polling_then_resume_collects(env: Env, platform: str) 
     rows = await env.rows()
     assert {r["status"] for r in rows} == {"processing"}  # held by the provider batch, not by the dead run
     _sim(env, batch_processing_s=0.0)
-    r = await env.analyze("run", "--key", "p", "--platform", platform, "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "p", "--platform", platform, "--mode", "batch", "--json")
     assert r.code == 0, r.stderr
     assert r.json()["status"] == "completed"
     await _every_pair_once(env, platform, texts)
@@ -107,7 +113,7 @@ async def test_provider_expiry_leaves_pairs_resumable(env: Env) -> None:
     texts = [f"expires at the provider {i}" for i in range(4)]
     await env.add_prompts(texts)
     _sim(env, batch_processing_s=3600.0, batch_expire_after_s=0.5)
-    r = await env.analyze("run", "--key", "e", "--platform", "claude", "--mode", "batch", "--json")
+    r = await _analyze(env, "run", "--key", "e", "--platform", "claude", "--mode", "batch", "--json")
     assert r.code == 1, r.stderr
     assert r.json()["status"] == "interrupted"
     assert "not answered" in r.stderr and "resumable" in r.stderr
@@ -115,7 +121,7 @@ async def test_provider_expiry_leaves_pairs_resumable(env: Env) -> None:
     assert {(x["status"], x["error_class"]) for x in rows} == {("error", "interrupted")}
     assert await _pb_states(env) == ["expired"]
     _sim(env, batch_processing_s=0.0, batch_expire_after_s=None)
-    again = await env.analyze("run", "--key", "e", "--platform", "claude", "--mode", "batch", "--json")
+    again = await _analyze(env, "run", "--key", "e", "--platform", "claude", "--mode", "batch", "--json")
     assert again.code == 0, again.stderr
     assert again.json()["status"] == "completed"
     assert {x["status"] for x in await env.rows()} == {"success"}
