@@ -23,7 +23,20 @@ from aiohttp import web
 
 from ..formats import anthropic
 from ..formats.base import Json, new_id
-from .core import Job, Result, SimState, StateOf, authorized, book, iso, json_response, jsonl, new_job, settle
+from .core import (
+    Job,
+    Result,
+    SimState,
+    StateOf,
+    book,
+    guarded,
+    iso,
+    json_response,
+    jsonl,
+    new_job,
+    newest_first,
+    settle,
+)
 
 FORMAT = anthropic.FORMAT
 MAX_REQUESTS = 100_000
@@ -67,16 +80,14 @@ def _line(r: Result) -> Json:
 
 def register(app: web.Application, state_of: StateOf, root: str = "/anthropic") -> None:
     """The Message Batches routes under the Anthropic base path."""
+    guard = guarded(state_of, FORMAT)
     base = f"{root}/v1/messages/batches"
 
     def job_of(request: web.Request) -> Job | None:
         job = book(request).jobs.get(request.match_info["batch_id"])
         return job if job is not None and job.platform == FORMAT.platform else None
 
-    async def create(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def create(request: web.Request, state: SimState) -> web.StreamResponse:
         raw = await request.read()
         if len(raw) > MAX_BYTES:
             return _error(413, f"Request too large: a batch is at most {MAX_BYTES} bytes.")
@@ -107,19 +118,13 @@ def register(app: web.Application, state_of: StateOf, root: str = "/anthropic") 
             await asyncio.sleep(delay)
         return json_response(200, _batch_object(request, job, state, root))
 
-    async def retrieve(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def retrieve(request: web.Request, state: SimState) -> web.StreamResponse:
         job = job_of(request)
         if job is None:
             return _error(404, f"message_batch not found: {request.match_info['batch_id']}")
         return json_response(200, _batch_object(request, job, state, root))
 
-    async def cancel(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def cancel(request: web.Request, state: SimState) -> web.StreamResponse:
         job = job_of(request)
         if job is None:
             return _error(404, f"message_batch not found: {request.match_info['batch_id']}")
@@ -127,10 +132,7 @@ def register(app: web.Application, state_of: StateOf, root: str = "/anthropic") 
             job.cancelled_at = time.time()
         return json_response(200, _batch_object(request, job, state, root))
 
-    async def results(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def results(request: web.Request, state: SimState) -> web.StreamResponse:
         job = job_of(request)
         if job is None:
             return _error(404, f"message_batch not found: {request.match_info['batch_id']}")
@@ -140,24 +142,16 @@ def register(app: web.Application, state_of: StateOf, root: str = "/anthropic") 
         return web.Response(status=200, body=jsonl([_line(r) for r in out]),
                             content_type="application/binary")
 
-    async def list_(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
-        jobs = sorted((j for j in book(request).jobs.values() if j.platform == FORMAT.platform),
-                      key=lambda j: j.created, reverse=True)
-        after = request.query.get("after_id")
-        if after:
-            ids = [j.id for j in jobs]
-            jobs = jobs[ids.index(after) + 1:] if after in ids else []
+    async def list_(request: web.Request, state: SimState) -> web.StreamResponse:
+        jobs = newest_first(request, FORMAT.platform, request.query.get("after_id"))
         limit = max(1, min(1000, int(request.query.get("limit", "20"))))
         page = jobs[:limit]
         return json_response(200, {"data": [_batch_object(request, j, state, root) for j in page],
                                    "has_more": len(jobs) > limit, "first_id": page[0].id if page else None,
                                    "last_id": page[-1].id if page else None})
 
-    app.router.add_post(base, create)
-    app.router.add_get(base, list_)
-    app.router.add_get(f"{base}/{{batch_id}}", retrieve)
-    app.router.add_post(f"{base}/{{batch_id}}/cancel", cancel)
-    app.router.add_get(f"{base}/{{batch_id}}/results", results)
+    app.router.add_post(base, guard(create))
+    app.router.add_get(base, guard(list_))
+    app.router.add_get(f"{base}/{{batch_id}}", guard(retrieve))
+    app.router.add_post(f"{base}/{{batch_id}}/cancel", guard(cancel))
+    app.router.add_get(f"{base}/{{batch_id}}/results", guard(results))

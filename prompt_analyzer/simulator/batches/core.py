@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +39,7 @@ class SimState(Protocol):
 
 
 StateOf = Callable[[web.Request], SimState]
+Handler = Callable[[web.Request, SimState], Awaitable[web.StreamResponse]]
 
 
 @dataclass(slots=True)
@@ -216,3 +217,30 @@ def authorized(request: web.Request, state: SimState, fmt: WireFormat) -> web.Re
     if key in ps.invalid_keys or (ps.valid_keys is not None and key not in ps.valid_keys):
         return json_response(401, fmt.invalid_key(key, rid))
     return None
+
+
+def guarded(state_of: StateOf, fmt: WireFormat) -> Callable[[Handler], Callable[[web.Request],
+                                                                            Awaitable[web.StreamResponse]]]:
+    """Route handlers of one API: the key checked as the live API checks it, then the handler."""
+
+    def wrap(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            state = state_of(request)
+            if (denied := authorized(request, state, fmt)) is not None:
+                return denied
+            return await handler(request, state)
+
+        return handle
+
+    return wrap
+
+
+def newest_first(request: web.Request, platform: str, after: str | None) -> list[Job]:
+    """A platform's jobs, newest first, after the job ``after`` (list pages)."""
+    jobs = sorted((j for j in book(request).jobs.values() if j.platform == platform),
+                  key=lambda j: j.created, reverse=True)
+    if after:
+        ids = [j.id for j in jobs]
+        jobs = jobs[ids.index(after) + 1:] if after in ids else []
+    return jobs
+

@@ -23,7 +23,20 @@ from aiohttp import web
 
 from ..formats import gemini
 from ..formats.base import Json
-from .core import Job, Result, SimState, StateOf, authorized, book, iso, json_response, new_job, settle
+from .core import (
+    Job,
+    Result,
+    SimState,
+    StateOf,
+    authorized,
+    book,
+    guarded,
+    iso,
+    json_response,
+    new_job,
+    newest_first,
+    settle,
+)
 
 FORMAT = gemini.FORMAT
 MAX_INLINE_BYTES = 20 * 1024 * 1024
@@ -75,25 +88,16 @@ def _operation(job: Job, state: SimState) -> Json:
 def register(app: web.Application, state_of: StateOf, root: str = "/gemini") -> None:
     """The batch routes under the Gemini base path (``create`` is reached through the server's
     ``models/{model}:action`` route: :func:`create`)."""
+    guard = guarded(state_of, FORMAT)
 
-    def job_of(request: web.Request) -> Job | None:
-        job = book(request).jobs.get("batches/" + request.match_info["batch_id"])
-        return job if job is not None and job.platform == FORMAT.platform else None
-
-    async def retrieve(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def retrieve(request: web.Request, state: SimState) -> web.StreamResponse:
         batch_id, _, action = request.match_info["batch_id"].partition(":")
         job = book(request).jobs.get("batches/" + batch_id)
         if job is None or job.platform != FORMAT.platform or action:
             return _error(404, f"Batch batches/{batch_id} not found.")
         return json_response(200, _operation(job, state))
 
-    async def cancel(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def cancel(request: web.Request, state: SimState) -> web.StreamResponse:
         batch_id, _, action = request.match_info["batch_id"].partition(":")
         job = book(request).jobs.get("batches/" + batch_id)
         if job is None or action != "cancel":
@@ -102,12 +106,8 @@ def register(app: web.Application, state_of: StateOf, root: str = "/gemini") -> 
             job.cancelled_at = time.time()
         return json_response(200, {})
 
-    async def list_(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
-        jobs = sorted((j for j in book(request).jobs.values() if j.platform == FORMAT.platform),
-                      key=lambda j: j.created, reverse=True)
+    async def list_(request: web.Request, state: SimState) -> web.StreamResponse:
+        jobs = newest_first(request, FORMAT.platform, None)
         start = int(request.query.get("pageToken") or 0)
         size = max(1, min(1000, int(request.query.get("pageSize", "50"))))
         page = jobs[start:start + size]
@@ -116,9 +116,9 @@ def register(app: web.Application, state_of: StateOf, root: str = "/gemini") -> 
             body["nextPageToken"] = str(start + size)
         return json_response(200, body)
 
-    app.router.add_get(f"{root}/{{version}}/batches", list_)
-    app.router.add_get(f"{root}/{{version}}/batches/{{batch_id}}", retrieve)
-    app.router.add_post(f"{root}/{{version}}/batches/{{batch_id}}", cancel)
+    app.router.add_get(f"{root}/{{version}}/batches", guard(list_))
+    app.router.add_get(f"{root}/{{version}}/batches/{{batch_id}}", guard(retrieve))
+    app.router.add_post(f"{root}/{{version}}/batches/{{batch_id}}", guard(cancel))
 
 
 async def create(request: web.Request, state: SimState, model: str) -> web.StreamResponse:

@@ -25,7 +25,7 @@ from aiohttp import BodyPartReader, web
 
 from ..formats import openai_responses
 from ..formats.base import Json, new_id
-from .core import Job, StateOf, authorized, book, json_response, jsonl, new_job, settle
+from .core import Job, SimState, StateOf, book, guarded, json_response, jsonl, new_job, newest_first, settle
 
 FORMAT = openai_responses.FORMAT
 ENDPOINT = "/v1/responses"  # the one endpoint the simulator batches (the project's wire format)
@@ -95,11 +95,9 @@ def _results_file(bk: Any, job: Job, which: str, lines: list[Json]) -> str:
 
 def register(app: web.Application, state_of: StateOf, root: str = "/openai/v1") -> None:
     """The Batch API's routes under the OpenAI base path."""
+    guard = guarded(state_of, FORMAT)
 
-    async def upload(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def upload(request: web.Request, state: SimState) -> web.StreamResponse:
         if not request.content_type.startswith("multipart/"):
             return _error(400, "Expected a multipart/form-data request.")
         purpose, name, data = "", "upload.jsonl", b""
@@ -122,19 +120,13 @@ def register(app: web.Application, state_of: StateOf, root: str = "/openai/v1") 
         bk.file_created[fid] = time.time()
         return json_response(200, _file_object(fid, name, len(data), purpose, bk.file_created[fid]))
 
-    async def content(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def content(request: web.Request, state: SimState) -> web.StreamResponse:
         entry = book(request).files.get(request.match_info["file_id"])
         if entry is None:
             return _error(404, f"No such File object: {request.match_info['file_id']}", "id")
         return web.Response(status=200, body=entry[1], content_type="application/octet-stream")
 
-    async def create(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def create(request: web.Request, state: SimState) -> web.StreamResponse:
         try:
             body = json.loads(await request.read())
         except ValueError:
@@ -178,20 +170,14 @@ def register(app: web.Application, state_of: StateOf, root: str = "/openai/v1") 
             await asyncio.sleep(delay)
         return json_response(200, _batch_object(job, state, bk))
 
-    async def retrieve(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def retrieve(request: web.Request, state: SimState) -> web.StreamResponse:
         bk = book(request)
         job = bk.jobs.get(request.match_info["batch_id"])
         if job is None or job.platform != FORMAT.platform:
             return _error(404, f"No batch found with id '{request.match_info['batch_id']}'.")
         return json_response(200, _batch_object(job, state, bk))
 
-    async def cancel(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def cancel(request: web.Request, state: SimState) -> web.StreamResponse:
         bk = book(request)
         job = bk.jobs.get(request.match_info["batch_id"])
         if job is None or job.platform != FORMAT.platform:
@@ -200,26 +186,18 @@ def register(app: web.Application, state_of: StateOf, root: str = "/openai/v1") 
             job.cancelled_at = time.time()
         return json_response(200, _batch_object(job, state, bk))
 
-    async def list_(request: web.Request) -> web.StreamResponse:
-        state = state_of(request)
-        if (denied := authorized(request, state, FORMAT)) is not None:
-            return denied
+    async def list_(request: web.Request, state: SimState) -> web.StreamResponse:
         bk = book(request)
-        jobs = sorted((j for j in bk.jobs.values() if j.platform == FORMAT.platform),
-                      key=lambda j: j.created, reverse=True)
-        after = request.query.get("after")
-        if after:
-            ids = [j.id for j in jobs]
-            jobs = jobs[ids.index(after) + 1:] if after in ids else []
+        jobs = newest_first(request, FORMAT.platform, request.query.get("after"))
         limit = max(1, min(100, int(request.query.get("limit", "20"))))
         page = jobs[:limit]
         data = [_batch_object(j, state, bk) for j in page]
         return json_response(200, {"object": "list", "data": data, "first_id": page[0].id if page else None,
                                    "last_id": page[-1].id if page else None, "has_more": len(jobs) > limit})
 
-    app.router.add_post(f"{root}/files", upload)
-    app.router.add_get(f"{root}/files/{{file_id}}/content", content)
-    app.router.add_post(f"{root}/batches", create)
-    app.router.add_get(f"{root}/batches", list_)
-    app.router.add_get(f"{root}/batches/{{batch_id}}", retrieve)
-    app.router.add_post(f"{root}/batches/{{batch_id}}/cancel", cancel)
+    app.router.add_post(f"{root}/files", guard(upload))
+    app.router.add_get(f"{root}/files/{{file_id}}/content", guard(content))
+    app.router.add_post(f"{root}/batches", guard(create))
+    app.router.add_get(f"{root}/batches", guard(list_))
+    app.router.add_get(f"{root}/batches/{{batch_id}}", guard(retrieve))
+    app.router.add_post(f"{root}/batches/{{batch_id}}/cancel", guard(cancel))
