@@ -184,3 +184,19 @@ async def test_platforms_without_a_batch_api_run_live_and_the_start_line_says_wh
     assert sim["perplexity"]["requests"] == 2 and sim["gemini"]["requests"] == 2  # live calls
     assert sim["openai"]["batch_requests"] == 2 and sim["claude"]["batch_requests"] == 2
     assert sim["openai"].get("requests", 0) == 0 and sim["claude"].get("requests", 0) == 0
+
+
+async def test_near_the_deadline_a_failed_request_is_retried_live(env: Env) -> None:
+    # the deadline is always "near": batch_live_retry_within_s exceeds batch_deadline_s
+    env.write_config(BATCH_RUN + "batch_deadline_s = 3600\nbatch_live_retry_within_s = 7200\n" + platform_config())
+    await env.add_prompts(["steady", "flaky once [[sim:openai:fault=503x1]]"])
+    r = await _analyze(env, "run", "--key", "l", "--platform", "openai", "--mode", "batch", "--json")
+    assert r.code == 0, r.stderr
+    assert r.json()["status"] == "completed"
+    stats = await _stats(env, "openai")
+    assert (stats["batch_creates"], stats["batch_requests"], stats["requests"]) == (1, 2, 1)  # one live retry
+    rows = {x["tracked_text"]: x for x in await _rows(env, "l", "openai")}
+    flaky = rows["flaky once [[sim:openai:fault=503x1]]"]
+    assert (flaky["status"], flaky["attempts"]) == ("success", 2)
+    assert "batch" not in flaky["metadata"]  # answered live, at the live price
+    assert rows["steady"]["metadata"]["batch"] is True
