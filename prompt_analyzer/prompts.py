@@ -10,10 +10,10 @@ import csv
 import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import PLATFORMS
 from .db.store import NewPrompt
@@ -63,17 +63,18 @@ def parse_platforms(value: Any, known: Sequence[str] = PLATFORMS) -> list[str] |
     return list(dict.fromkeys(names))
 
 
-def _parse_bool(value: Any) -> bool:
+def parse_bool(value: Any, what: str = "is_active", default: bool = True) -> bool:
+    """A yes/no field of an import (true/false, yes/no, 1/0, any case); blank: ``default``."""
     if isinstance(value, bool):
         return value
     if value is None or str(value).strip() == "":
-        return True
+        return default
     s = str(value).strip().lower()
     if s in ("true", "t", "yes", "y", "1"):
         return True
     if s in ("false", "f", "no", "n", "0"):
         return False
-    raise InputError(f"is_active must be true or false, got {str(value)[:20]!r}")
+    raise InputError(f"{what} must be true or false, got {str(value)[:20]!r}")
 
 
 def _row(raw: dict[str, Any], max_chars: int, known: Sequence[str] = PLATFORMS) -> NewPrompt:
@@ -87,7 +88,7 @@ def _row(raw: dict[str, Any], max_chars: int, known: Sequence[str] = PLATFORMS) 
     return NewPrompt(
         project_id=parse_uuid(raw["project_id"], "project_id"),
         prompt_text=check_text(raw["prompt_text"], max_chars),
-        is_active=_parse_bool(raw.get("is_active")),
+        is_active=parse_bool(raw.get("is_active")),
         platforms=parse_platforms(raw.get("platforms"), known),
     )
 
@@ -98,10 +99,16 @@ class Parsed:
     fmt: str
 
 
-def parse_import(
-    data: bytes, *, name: str = "", max_chars: int = 32_000, known: Sequence[str] = PLATFORMS
-) -> Parsed:
-    """CSV with header ``project_id,prompt_text[,is_active][,platforms]`` or JSON Lines with those keys."""
+T = TypeVar("T")
+
+
+def parse_records(
+    data: bytes, row: Callable[[dict[str, Any]], T], *, name: str, required: Sequence[str], header_help: str,
+    what: str,
+) -> tuple[list[T], str]:
+    """The records of a CSV (with a header) or JSON Lines file, each made by ``row`` from its fields; all or
+    nothing: every bad line is reported (InputError.problems) and then nothing is returned.  Returns the
+    records and the format ("csv" or "jsonl").  Shared by every import (prompts, brands)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -111,7 +118,7 @@ def parse_import(
     stripped = text.lstrip()
     is_jsonl = name.endswith((".jsonl", ".ndjson", ".json")) or stripped.startswith("{")
     problems: list[tuple[int, str]] = []
-    prompts: list[NewPrompt] = []
+    records: list[T] = []
     if is_jsonl:
         # JSON Lines are separated by \n only (\r\n tolerated).  Not str.splitlines(): it also splits on
         # U+2028, U+2029, U+0085, \x1c-\x1e, \v and \f, which may stand inside a JSON string.
@@ -123,7 +130,7 @@ def parse_import(
                 obj = json.loads(line)
                 if not isinstance(obj, dict):
                     raise InputError("a line must be a JSON object")
-                prompts.append(_row(obj, max_chars, known))
+                records.append(row(obj))
             except json.JSONDecodeError as e:
                 problems.append((no, f"invalid JSON: {e.msg}"))
             except InputError as e:
@@ -136,9 +143,9 @@ def parse_import(
             raise InputError(f"{name or 'file'}: empty file") from None
         except csv.Error as e:
             raise InputError(f"{name or 'file'}: {e}", [(1, str(e))]) from None
-        if "project_id" not in header or "prompt_text" not in header:
+        if any(r not in header for r in required):
             raise InputError(
-                f"{name or 'file'}: the header must be project_id,prompt_text[,is_active][,platforms]",
+                f"{name or 'file'}: the header must be {header_help}",
                 [(1, "header: " + ",".join(header)[:100])],
             )
         try:
@@ -150,7 +157,7 @@ def parse_import(
                     problems.append((no, f"expected {len(header)} fields, found {len(fields)}"))
                     continue
                 try:
-                    prompts.append(_row(dict(zip(header, fields, strict=True)), max_chars, known))
+                    records.append(row(dict(zip(header, fields, strict=True))))
                 except InputError as e:
                     problems.append((no, str(e)))
         except csv.Error as e:
@@ -159,9 +166,20 @@ def parse_import(
         raise InputError(
             f"{name or 'file'}: {len(problems)} bad line(s), nothing imported", problems
         )
-    if not prompts:
-        raise InputError(f"{name or 'file'}: no prompts found")
-    return Parsed(prompts, "jsonl" if is_jsonl else "csv")
+    if not records:
+        raise InputError(f"{name or 'file'}: no {what} found")
+    return records, "jsonl" if is_jsonl else "csv"
+
+
+def parse_import(
+    data: bytes, *, name: str = "", max_chars: int = 32_000, known: Sequence[str] = PLATFORMS
+) -> Parsed:
+    """CSV with header ``project_id,prompt_text[,is_active][,platforms]`` or JSON Lines with those keys."""
+    prompts, fmt = parse_records(
+        data, lambda raw: _row(raw, max_chars, known), name=name, required=("project_id", "prompt_text"),
+        header_help="project_id,prompt_text[,is_active][,platforms]", what="prompts",
+    )
+    return Parsed(prompts, fmt)
 
 
 def read_import_file(path: Path, max_chars: int, known: Sequence[str] = PLATFORMS) -> Parsed:

@@ -25,7 +25,8 @@ from prompt_analyzer.db.connect import open_pool, resolve_target
 from prompt_analyzer.db.embedded import EmbeddedPostgres
 from prompt_analyzer.db.migrate import migrate
 
-TABLES = "ai_response_citations, ai_responses, analysis_jobs, analysis_batches, prompt_tracking"
+TABLES = ("ai_response_citations, ai_responses, analysis_jobs, analysis_batches, prompt_tracking, "
+          "tracked_brands, ai_response_mentions, ai_response_scores, mention_score_runs")
 
 
 @pytest.fixture(scope="session")

@@ -14,15 +14,18 @@ from psycopg.conninfo import conninfo_to_dict
 
 from prompt_analyzer.config import Secret, load_settings
 from prompt_analyzer.db import NewPrompt, Store
+from prompt_analyzer.db.analytics import AnalyticsStore, NewBrand
 from prompt_analyzer.db.connect import resolve_target
 from prompt_analyzer.redact import scrub
 
-TABLES = ["prompt_tracking", "analysis_batches", "analysis_jobs", "ai_responses", "ai_response_citations"]
+TABLES = ["prompt_tracking", "analysis_batches", "analysis_jobs", "ai_responses", "ai_response_citations",
+          "tracked_brands", "ai_response_mentions", "ai_response_scores", "mention_score_runs"]
 
 
 async def test_rls_hides_every_row_from_a_role_without_bypassrls(db_url: str, store: Store) -> None:
     await store.import_prompts([NewPrompt(uuid.uuid4(), "secret prompt")])
     await store.create_batch(key="rls", trigger="manual", platforms=["openai"])
+    await AnalyticsStore(store.pool).add_brands([NewBrand(uuid.uuid4(), "secret brand")])
     role = f"anon_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(db_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} NOLOGIN NOBYPASSRLS").format(sql.Identifier(role)))

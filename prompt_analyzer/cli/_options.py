@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -62,8 +63,24 @@ def uuid_of(what: str, *, blank: bool = False) -> Callable[[Any], uuid.UUID | No
     return parse
 
 
+def since_of(value: Any) -> datetime | None:
+    """A typer ``parser`` for ``--since``: an ISO date (``2026-11-28``, midnight UTC) or date and time
+    (``2026-11-28T06:00``, UTC unless it names its offset)."""
+    if isinstance(value, datetime) or value is None:
+        return value
+    try:
+        when = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise OptionError(f"--since must be a date like 2026-11-28 (or 2026-11-28T06:00), got {str(value)[:40]!r}"
+                          ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 # Platform names stay strings, checked by ``prompts.parse_platforms`` (one line, exit 2): platforms are
 # about to be declared by configuration, so the names cannot be a closed Enum fixed at import time.
 PlatformOpt = Annotated[list[str] | None, typer.Option("--platform", "-p", help=f"One of {', '.join(PLATFORMS)}.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout at the end.")]
+SinceOpt = Annotated[datetime | None, typer.Option(
+    "--since", help="Batches started since this date (UTC), e.g. 2026-11-28.", parser=since_of)]
+BatchRefOpt = Annotated[str | None, typer.Option("--batch", help="A batch id or idempotency key.")]
 PromptIdArg = Annotated[uuid.UUID, typer.Argument(help="The prompt's id.", parser=uuid_of("prompt id"))]

@@ -1,4 +1,9 @@
-"""`analyze run`'s operations hooks: metrics file, Pushgateway, health pings, completion webhook."""
+"""`analyze run`'s operations hooks: metrics file, Pushgateway, health pings, completion webhook.
+
+The webhook's payload is the run's ``--json`` summary plus ``visibility``: the batch's headline figures per
+project and brand (:meth:`prompt_analyzer.analytics.metrics.Report.headline`), left out if they cannot be
+had within :data:`VISIBILITY_TIMEOUT_S`.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,16 @@ import time
 import uuid
 from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 from .. import ops
+from ..analytics.metrics import NoBatch, compute_report
+from ..db import Store
 from ..engine.figures import BatchReport
 
 log = logging.getLogger("prompt_analyzer")
+
+VISIBILITY_TIMEOUT_S = 30.0  # the headline figures are a few reads; a stuck database must not hold the exit
 
 
 class Hooks:
@@ -25,6 +35,19 @@ class Hooks:
             metrics_file, pushgateway, ping_url, notify_url)
         self.run_id = str(uuid.uuid4())
         self._start: asyncio.Task[str | None] | None = None
+        self.visibility: dict[str, Any] | None = None  # headline figures for the webhook
+
+    async def add_visibility(self, store: Store, batch_id: uuid.UUID) -> None:
+        """The batch's headline visibility figures for the webhook (only with one); never fails the run."""
+        if not self.notify_url:
+            return
+        try:
+            report = await asyncio.wait_for(compute_report(store, batch=batch_id), VISIBILITY_TIMEOUT_S)
+            self.visibility = report.headline()
+        except NoBatch:
+            return  # no successful answer: nothing to tell
+        except Exception as e:
+            log.warning("notify: the visibility figures are left out: %s", e or type(e).__name__)
 
     def start(self) -> None:
         if self.ping_url:  # in the background: a slow endpoint never delays the run
@@ -51,7 +74,8 @@ class Hooks:
         if self.pushgateway:
             calls.append(ops.push_metrics(self.pushgateway, text))
         if self.notify_url and report is not None:
-            calls.append(ops.notify(self.notify_url, report))
+            payload = {**report, "visibility": self.visibility} if self.visibility is not None else report
+            calls.append(ops.notify(self.notify_url, payload))
         if self.ping_url:
             calls.append(ops.ping(self.ping_url, code, run_id=self.run_id))
         for problem in await asyncio.gather(*calls):

@@ -167,7 +167,9 @@ def run(
                     print_json(inv.report)
                 say(msg)
                 return EXIT_OK if b.status == "completed" else EXIT_FAILED
-            return await drive(inv, db, prep, json_mode=json_mode)
+            code = await drive(inv, db, prep, json_mode=json_mode)
+            await hooks.add_visibility(db.store, prep.batch.id)
+            return code
 
     started = time.monotonic()
     try:

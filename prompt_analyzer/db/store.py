@@ -80,6 +80,7 @@ class CitationRow:
     title: str | None
     cited: bool
     site: str | None = None  # registrable domain (public-suffix list); None in rows of older versions
+    metadata: dict[str, Any] | None = None  # e.g. Gemini's grounding redirect (providers.redirects)
 
 
 @dataclass(slots=True)
@@ -520,13 +521,15 @@ class Store:
                 )
             if cites:
                 await conn.execute(
-                    """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited, site)
+                    """INSERT INTO ai_response_citations (ai_response_id, position, url, domain, title, cited, site,
+                                                          metadata)
                        SELECT * FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::text[], %s::bool[],
-                                            %s::text[])
+                                            %s::text[], %s::jsonb[])
                        ON CONFLICT (ai_response_id, url) DO NOTHING""",
                     ([rid for rid, _ in cites], [c.position for _, c in cites], [_text(c.url) for _, c in cites],
                      [_text(c.domain) for _, c in cites], [_text(c.title) for _, c in cites],
-                     [c.cited for _, c in cites], [_text(c.site) for _, c in cites]),
+                     [c.cited for _, c in cites], [_text(c.site) for _, c in cites],
+                     [_json(c.metadata or {}) for _, c in cites]),
                 )
             await conn.execute(_RECOMPUTE_JOBS, {"jobs": jobs})
 
@@ -645,7 +648,8 @@ class Store:
         return await self.fetchall(
             """SELECT r.*, coalesce(
                    (SELECT json_agg(json_build_object('position', c.position, 'url', c.url, 'domain', c.domain,
-                                                      'site', c.site, 'title', c.title, 'cited', c.cited)
+                                                      'site', c.site, 'title', c.title, 'cited', c.cited,
+                                                      'metadata', c.metadata)
                                     ORDER BY c.position)
                     FROM ai_response_citations c WHERE c.ai_response_id = r.id), '[]') AS citations
                FROM ai_responses r WHERE r.analysis_job_id = %s ORDER BY r.platform""",

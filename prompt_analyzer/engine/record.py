@@ -118,7 +118,8 @@ class Recorder:
             cost=result.cost,
             execution_time_ms=result.latency_ms,
             metadata=meta,
-            citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited, c.site) for c in result.citations],
+            citations=[CitationRow(c.position, c.url, c.domain, c.title, c.cited, c.site,
+                                   dict(c.metadata) if c.metadata else None) for c in result.citations],
         )
 
     async def success(self, rec: SuccessRecord) -> UnwritableAnswer | None:

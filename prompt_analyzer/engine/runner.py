@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..analytics.scoring import score_after_run
 from ..config import Settings
 from ..db import BatchRow, DatabaseUnavailable, PairWork, Store
 from ..db.batch_lock import BatchLock
@@ -195,6 +196,7 @@ class Runner:
         finished = status.finished
         await self.db(self.store.set_batch_status, batch_id, status, finished=finished)
         batch = await self.db(self.store.refresh_batch_counters, batch_id)
+        await score_after_run(self.store.pool, batch_id)  # its answers' brand mentions; never fails the run
         for name, lane in self.lanes.items():
             self.progress.platforms[name].breaker = lane.breaker.reason
         return Outcome(batch=batch, progress=self.progress, interrupted_by=stopped_by)

@@ -179,7 +179,7 @@ class CitationBuilder:
     ) -> None:
         """Record a source; ``at`` orders cited sources (e.g. a text offset), else call order.
 
-        ``domain`` overrides the domain taken from the URL (Gemini's redirect links).
+        ``domain`` overrides the domain taken from the URL (Gemini's redirect links; ``""``: none known).
         Non-string URLs and empty strings are ignored: a malformed source must not sink the answer.
         """
         if not isinstance(url, str) or not url.strip():
@@ -194,7 +194,7 @@ class CitationBuilder:
         if entry is None:
             self._entries[norm] = _Entry(
                 url=norm,
-                domain=domain or domain_of(norm),
+                domain=domain if domain is not None else domain_of(norm),
                 title=clean_title,
                 cited=cited,
                 order=self._counter,

@@ -4,7 +4,8 @@ We hand the SDK our own ``httpx.AsyncClient``: it sizes the pool to the platform
 keeps the SDK off its aiohttp path, which silently sleeps 1-10 s and retries connection errors once
 (the engine alone retries).  ``should_return_http_response`` makes the SDK return the raw body, so
 the stored JSON is the wire JSON and one parser (:mod:`.gemini_generate`) serves the contract tests
-and the fuzzer.
+and the fuzzer.  Grounding links are Google redirects: :meth:`GeminiProvider.ask` resolves them
+(:mod:`.redirects`) before the answer goes to the engine, so what is recorded is the real page.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from . import gemini_generate
 from .base import BaseProvider, Reply
 from .errors import ProviderError
 from .json_fields import as_dict, as_list, as_str, pick
-from .results import Answer
+from .redirects import RedirectResolver
+from .results import Answer, ProviderResult
 from .retry_hints import parse_proto_duration
 
 
@@ -64,6 +66,18 @@ class GeminiProvider(BaseProvider):
         # What every request asks (live calls and batch requests alike); live calls also want the raw body.
         self._request_config = types.GenerateContentConfig(tools=tools, max_output_tokens=settings.max_tokens or None)
         self._config = self._request_config.model_copy(update={"should_return_http_response": True})
+        self._redirects = RedirectResolver()
+
+    async def ask(self, prompt: str) -> ProviderResult:
+        """The answer, its grounding redirects resolved (bounded; a link that fails stays unresolved)."""
+        result = await super().ask(prompt)
+        return await self.resolved(result)
+
+    async def resolved(self, result: ProviderResult) -> ProviderResult:
+        """``result`` with its grounding redirects resolved (live answers and batch answers alike)."""
+        if result.citations:
+            result.citations = await self._redirects.resolve(result.citations)
+        return result
 
     async def send(self, prompt: str) -> Reply:
         resp = await self._client.aio.models.generate_content(model=self.model, contents=prompt, config=self._config)
@@ -101,3 +115,4 @@ class GeminiProvider(BaseProvider):
         await self._client.aio.aclose()
         self._client.close()
         await self._http.aclose()
+        await self._redirects.aclose()

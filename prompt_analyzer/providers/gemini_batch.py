@@ -5,7 +5,8 @@ Each inline request is the live request (the same ``GenerateContentConfig``, Goo
 included: Batch Mode takes the generateContent tools); each answer is read by the live generateContent
 parser.  google-genai returns batch answers as SDK objects, not raw JSON: they are dumped (snake_case,
 which the parser reads as it reads camelCase) and that dump is what is stored.  The batch's
-``display_name`` is our ``provider_batches`` id: an orphan is found by it.  Inline requests are limited
+``display_name`` is our ``provider_batches`` id: an orphan is found by it.  Grounding redirects are
+resolved as a live answer's are (:meth:`GeminiProvider.resolved`).  Inline requests are limited
 to 20 MB per batch; larger sets are split into several batches.
 """
 
@@ -82,9 +83,11 @@ class GeminiBatchClient(GeminiProvider):
             if r.response is not None:
                 body = r.response.model_dump(mode="json", exclude_none=True, exclude={"sdk_http_response"})
                 try:
-                    yield BatchItem(custom_id, result=self.result(body, batch=True))
+                    result = self.result(body, batch=True)
                 except ProviderError as e:
                     yield BatchItem(custom_id, error=e)
+                    continue
+                yield BatchItem(custom_id, result=await self.resolved(result))  # the real pages, as live
             elif r.error is not None:
                 err = {"error": {"code": r.error.code, "message": r.error.message}}
                 yield BatchItem(custom_id, error=self.http_error(int(r.error.code or 500), r.error.message or "",

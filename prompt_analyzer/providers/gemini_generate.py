@@ -4,7 +4,7 @@ Keys are read in both spellings (the wire JSON is camelCase, SDK dumps are snake
 omits zero values, so inside an object that is present an absent count or offset is 0.
 Grounding: a chunk referenced by a support is cited (ordered by the support's UTF-8 byte offset), an
 unreferenced chunk was only retrieved; chunk URIs are Google redirect links whose title usually
-names the real site, which becomes the citation's domain.
+names the real site, which becomes the citation's domain until :mod:`.redirects` resolves the link.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from .citations import CitationBuilder, domain_from_title, domain_of, normalize_url
 from .errors import MalformedResponse, PermanentError
 from .json_fields import as_dict, as_int, as_list, as_object, as_str, pick
+from .redirects import is_redirect
 from .results import Answer, Usage
 
 __all__ = ["REFUSALS", "parse"]
@@ -105,6 +106,7 @@ def _add_chunk(cites: CitationBuilder, chunk: Any, *, cited: bool, at: int | Non
     uri, title = web.get("uri"), as_str(web.get("title"))
     if not isinstance(uri, str):
         return
-    # uri is a Google redirect link; the title usually names the real site.
-    domain = domain_from_title(title) or domain_of(normalize_url(uri))
+    # uri is usually a Google redirect link (resolved later, see .redirects); until then the title names
+    # the site when it is a bare domain, and the redirect host is never the domain.
+    domain = domain_from_title(title) or ("" if is_redirect(uri) else domain_of(normalize_url(uri)))
     cites.add(uri, title, cited=cited, at=at, domain=domain)

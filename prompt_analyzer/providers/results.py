@@ -6,6 +6,7 @@ base class turns them into the :class:`ProviderResult` (cost, flags, latency).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,9 @@ class Citation:
     position: int  # 1-based order of first appearance within the answer
     cited: bool  # True: the answer text cites it; False: only retrieved
     site: str = ""  # registrable domain of ``domain`` (providers.sites.site_of); derived when not given
+    # Where the URL came from when it is not the provider's own (Gemini: the grounding redirect, see
+    # providers.redirects); stored in ai_response_citations.metadata.
+    metadata: Mapping[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if not self.site and self.domain:

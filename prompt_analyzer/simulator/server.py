@@ -192,6 +192,7 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
         if not isinstance(body, dict):
             raise BadRequest("request body must be a JSON object")
         call: Call = fmt.parse(body, path_model)
+        call.extra.setdefault("origin", f"{request.scheme}://{request.host}")  # for links back to us
     except (ValueError, BadRequest) as e:
         counts["400"] += 1
         msg = e.message if isinstance(e, BadRequest) else f"We could not parse the JSON body of your request: {e}"
@@ -320,6 +321,28 @@ async def _gemini(request: web.Request) -> web.StreamResponse:
     return await _serve(request, gemini.FORMAT, model)
 
 
+async def _grounding_redirect(request: web.Request) -> web.StreamResponse:
+    """A Gemini grounding link (GET or HEAD): a 302 to the source, or the fault its token carries."""
+    state = request.app[STATE_KEY]
+    counts = state.counts[gemini.FORMAT.platform]
+    counts["redirects"] += 1
+    found = gemini.redirect_target(request.match_info["token"])
+    if found is None:
+        counts["redirect:unknown"] += 1
+        return web.Response(status=404, text="Not Found")
+    kind, target = found
+    if kind != "ok":
+        counts[f"redirect:{kind}"] += 1
+    if kind == "hang":
+        return await _dropped(request, state, HANG_S)
+    if kind in ("404", "500"):
+        return web.Response(status=int(kind), text="Error")
+    if kind == "slow":
+        await asyncio.sleep(gemini.SLOW_REDIRECT_S)
+    headers = {} if kind == "nolocation" else {"Location": target}
+    return web.Response(status=302, headers=headers)
+
+
 async def _health(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     return _json(200, {"status": "ok", "uptime_s": round(time.monotonic() - state.started, 3)})
@@ -355,6 +378,7 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_post("/openai/v1/responses", _handler(openai_responses.FORMAT))
     app.router.add_post("/anthropic/v1/messages", _handler(anthropic.FORMAT))
     app.router.add_post("/gemini/{version}/models/{model_action}", _gemini)
+    app.router.add_get(gemini.REDIRECT_PREFIX + "{token}", _grounding_redirect)  # and HEAD
     app.router.add_post("/perplexity/chat/completions", _handler(perplexity_sonar.FORMAT))
     app.router.add_post("/perplexity/v1/agent", _handler(perplexity_agent.FORMAT))
     app.router.add_post("/perplexity/v1/responses", _handler(perplexity_agent.FORMAT))

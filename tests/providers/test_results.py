@@ -13,7 +13,8 @@ def test_citation_site_is_derived_from_its_domain() -> None:
     assert c == Citation("https://en.m.wikipedia.org/wiki/X", "en.m.wikipedia.org", None, 1, True, "wikipedia.org")
     assert Citation("x", "", None, 1, False).site == ""
     assert Citation("x", "a.example.com", None, 1, False, site="given").site == "given"
-    assert [f.name for f in dataclasses.fields(Citation)] == ["url", "domain", "title", "position", "cited", "site"]
+    assert [f.name for f in dataclasses.fields(Citation)] == ["url", "domain", "title", "position", "cited", "site",
+                                                             "metadata"]
 
 
 def test_provider_result_defaults() -> None:

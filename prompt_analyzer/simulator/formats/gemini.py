@@ -1,17 +1,59 @@
 """Gemini API: ``POST {base}/{v1|v1beta}/models/{model}:generateContent`` (google-genai ``generate_content``).
 
-Grounding is ``tools=[{"googleSearch": {}}]``: ``groundingMetadata`` lists the chunks retrieved (redirect
-URIs, bare-domain titles) and the supports citing them, with UTF-8 byte offsets.  A 429 carries its wait
-in the body (``google.rpc.RetryInfo``), not in headers.
+Grounding is ``tools=[{"googleSearch": {}}]``: ``groundingMetadata`` lists the chunks retrieved and the
+supports citing them, with UTF-8 byte offsets.  Chunk URIs are grounding redirect links, as Gemini's are:
+``{origin}/grounding-api-redirect/<token>`` on the simulator's own address (``call.extra["origin"]``),
+which answers a 302 to the source's page (the server's redirect endpoint, :func:`redirect_target`).
+Titles are mostly bare domains, but not always (Gemini too titles some sources with a phrase): every
+third source from the second on carries its page title.  ``[[sim:redirect=KIND]]`` in a prompt makes the
+first source's link misbehave: ``404`` (an expired link), ``500``, ``hang`` (never answers), ``slow``
+(answers after :data:`SLOW_REDIRECT_S`) or ``nolocation`` (a 302 without ``Location``).
+A 429 carries its wait in the body (``google.rpc.RetryInfo``), not in headers.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..content import Answer, estimate_tokens
+from ..content import Answer, Source, estimate_tokens
 from .base import BadRequest, BodyAndHeaders, Call, Json, Quota, WireFormat, ceil_ms, opaque
+
+REDIRECT_PREFIX = "/grounding-api-redirect/"
+REAL_ORIGIN = "https://vertexaisearch.cloud.google.com"  # where Gemini's links point (no origin known)
+REDIRECT_KINDS = frozenset({"ok", "404", "500", "hang", "slow", "nolocation"})
+SLOW_REDIRECT_S = 1.0
+_TOKEN_HEAD = "AUZIYQ"  # how Gemini's tokens begin
+_REDIRECT_MARKER = re.compile(r"\[\[sim:redirect=([a-z0-9]+)\]\]")
+
+
+def redirect_link(origin: str | None, source: Source, kind: str = "ok") -> str:
+    """The grounding link standing for ``source``: its target and behaviour travel in the token, so the
+    redirect endpoint needs no state."""
+    payload = base64.urlsafe_b64encode(f"{kind}|{source.url}".encode()).decode().rstrip("=")
+    return f"{origin or REAL_ORIGIN}{REDIRECT_PREFIX}{_TOKEN_HEAD}{payload}"
+
+
+def redirect_target(token: str) -> tuple[str, str] | None:
+    """``(kind, target URL)`` of a link's token; None for a token this simulator did not make."""
+    if not token.startswith(_TOKEN_HEAD):
+        return None
+    data = token[len(_TOKEN_HEAD):]
+    try:
+        kind, sep, url = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)).decode().partition("|")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    if not sep or kind not in REDIRECT_KINDS or not url.startswith(("http://", "https://")):
+        return None
+    return kind, url
+
+
+def _first_link_kind(prompt: str) -> str:
+    m = _REDIRECT_MARKER.search(prompt)
+    return m.group(1) if m and m.group(1) in REDIRECT_KINDS else "ok"
 
 _STATUSES = {
     400: "INVALID_ARGUMENT",
@@ -88,17 +130,17 @@ class GeminiGenerateContent:
         }
         total = prompt_tok + out_tok
         if call.search:
+            origin = call.extra.get("origin")
+            first_kind = _first_link_kind(call.prompt)
             candidate["groundingMetadata"] = {
                 "groundingChunks": [
                     {
                         "web": {
-                            "uri": "https://vertexaisearch.cloud.google.com/grounding-api-redirect/"
-                            + "AUZIYQ"
-                            + opaque("g" + s.url, 150),
-                            "title": s.domain,
+                            "uri": redirect_link(origin, s, first_kind if i == 0 else "ok"),
+                            "title": s.title if i % 3 == 1 else s.domain,
                         }
                     }
-                    for s in ans.sources
+                    for i, s in enumerate(ans.sources)
                 ],
                 "groundingSupports": supports,
                 "webSearchQueries": list(ans.queries),
