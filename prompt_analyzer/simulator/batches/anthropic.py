@@ -111,7 +111,7 @@ def register(app: web.Application, state_of: StateOf, root: str = "/anthropic") 
                 return _error(400, f"requests.{i}.params: Field required")
             seen.add(custom_id)
             requests.append((custom_id, params))
-        job = new_job(state, FORMAT.platform, FORMAT, None, requests, prefix="msgbatch_", labels={})
+        job = new_job(request, state, FORMAT.platform, FORMAT, None, requests, prefix="msgbatch_", labels={})
         book(request).add(job, state)
         delay = state.config.batch_create_delay_s
         if delay > 0:  # the batch exists; its creator waits for the answer (a crash lands here in tests)

@@ -65,6 +65,7 @@ class Job:
     created: float = field(default_factory=time.time)
     cancelled_at: float | None = None
     labels: dict[str, Any] = field(default_factory=dict)  # metadata / display name, as the API takes them
+    origin: str | None = None  # the simulator's address as the creator reached it (links back to us)
     results: list[Result] | None = None
 
     @property
@@ -133,10 +134,10 @@ def book(request: web.Request) -> Book:
     return request.app[BOOK_KEY]
 
 
-def new_job(state: SimState, platform: str, fmt: WireFormat, model: str | None,
+def new_job(request: web.Request, state: SimState, platform: str, fmt: WireFormat, model: str | None,
             requests: list[tuple[str, Json]], *, prefix: str, labels: dict[str, Any]) -> Job:
     return Job(id=f"{prefix}{new_id(12)}", platform=platform, fmt=fmt, model=model, requests=requests,
-               config=lambda: state.config, labels=labels)
+               config=lambda: state.config, labels=labels, origin=f"{request.scheme}://{request.host}")
 
 
 def settle(job: Job, state: SimState) -> list[Result] | None:
@@ -165,6 +166,7 @@ def answer(state: SimState, job: Job, custom_id: str, body: Json) -> Result:
     rid = f"req_{new_id(12)}"
     try:
         call = fmt.parse(body, job.model)
+        call.extra.setdefault("origin", job.origin)  # as a live answer's (Gemini's grounding links)
     except BadRequest as e:
         counts["400"] += 1
         return Result(custom_id, 400, fmt.error(400, e.message, rid, param=e.param), rid, kind="error")

@@ -151,7 +151,7 @@ async def create(request: web.Request, state: SimState, model: str) -> web.Strea
         metadata.append(meta if isinstance(meta, dict) else None)
         requests.append((str((meta or {}).get("key", i)) if isinstance(meta, dict) else str(i), req))
     name = model.removeprefix("models/")
-    job = new_job(state, FORMAT.platform, FORMAT, name, requests, prefix="batches/",
+    job = new_job(request, state, FORMAT.platform, FORMAT, name, requests, prefix="batches/",
                   labels={"display_name": batch.get("displayName", ""), "metadata": metadata})
     book(request).add(job, state)
     delay = state.config.batch_create_delay_s

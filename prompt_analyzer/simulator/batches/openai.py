@@ -161,7 +161,7 @@ def register(app: web.Application, state_of: StateOf, root: str = "/openai/v1") 
         if not requests or len(requests) > MAX_REQUESTS:
             return _error(400, f"A batch holds 1 to {MAX_REQUESTS} requests.", "input_file_id")
         metadata = body.get("metadata")
-        job = new_job(state, FORMAT.platform, FORMAT, None, requests, prefix="batch_",
+        job = new_job(request, state, FORMAT.platform, FORMAT, None, requests, prefix="batch_",
                       labels={"input_file_id": body["input_file_id"], "metadata": metadata})
         job.model = model
         bk.add(job, state)
