@@ -20,6 +20,8 @@ RETRY_AFTER_CAP_S = 120.0
 # Database: doubling from DB_FIRST_S to DB_MAX_S, within run.db_retry_s in all.
 DB_FIRST_S = 0.5
 DB_MAX_S = 10.0
+# Provider batches (batch mode): polls double from BATCH_POLL_FIRST_S up to run.batch_poll_max_s.
+BATCH_POLL_FIRST_S = 1.0
 # Operations hooks (metrics push, pings, webhook): quick, a few attempts, never holding a run back.
 HTTP_FIRST_S = 0.5
 HTTP_MAX_S = 10.0

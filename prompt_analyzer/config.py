@@ -117,6 +117,8 @@ class PlatformSettings:
     timeout_s: PositiveFloat = 120.0
     max_attempts: PositiveInt = 4
     web_search: Flag = True
+    batch: Flag = True  # in mode "batch": use this platform's batch API (where it has one)
+    batch_max_requests: PositiveInt | None = None  # requests per provider batch (None: the provider's limit)
     input_price_per_mtok: Price | None = None  # None: take the packaged price table
     output_price_per_mtok: Price | None = None
     request_fee: Price | None = None
@@ -155,6 +157,11 @@ class RunSettings:
     backoff_base_s: PositiveFloat = 1.0
     backoff_max_s: PositiveFloat = 60.0
     max_cost_usd: Price | None = None  # budget for one batch, over all its runs (None: no limit)
+    # batch mode (the providers' batch APIs, docs/batch-mode.md)
+    mode: Literal["live", "batch"] = "live"
+    batch_poll_max_s: PositiveFloat = 60.0  # polls of a provider batch back off from 1 s up to this
+    batch_deadline_s: PositiveFloat = 86_400.0  # answers are due this long after the run started; waits end there
+    batch_live_retry_within_s: NonNegativeFloat = 21_600.0  # retry live, not in a new batch, this close to it
 
 
 @dataclass(frozen=True, config=_CONFIG)

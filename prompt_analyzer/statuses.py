@@ -17,6 +17,7 @@ class BatchStatus(StrEnum):
     COMPLETED_WITH_ERRORS = "completed_with_errors"  # every pair ended, some in error
     INTERRUPTED = "interrupted"  # stopped by a signal; the same key resumes it
     FAILED = "failed"
+    SUBMITTED = "submitted"  # batch mode, --detach: provider batches are under way; `collect` or the key resumes
 
     @property
     def finished(self) -> bool:
@@ -56,3 +57,22 @@ class ErrorClass(StrEnum):
     INTERRUPTED = "interrupted"  # a stop came before the answer; claimed again by a resume
     UNWRITABLE = "unwritable"  # the database refused the answer
     INTERNAL = "internal"  # a bug of ours or an SDK surprise
+
+
+class ProviderBatchState(StrEnum):
+    """``provider_batches.state``: where one provider batch (OpenAI Batch, Anthropic Message Batch,
+    Gemini batch job) stands, in our words; ``provider_state`` keeps the provider's own."""
+
+    SUBMITTING = "submitting"  # recorded before the submit: a crash here is looked up on resume
+    IN_PROGRESS = "in_progress"  # the provider has it (validating, running, finalizing)
+    ENDED = "ended"  # the provider finished it; results not yet written
+    COLLECTED = "collected"  # every result written (answers, errors)
+    EXPIRED = "expired"  # the provider gave up (24 h); unanswered pairs are resumable
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # the provider refused the whole batch (validation)
+    ABANDONED = "abandoned"  # a submit that never reached the provider (looked up, not found)
+
+    @property
+    def open(self) -> bool:
+        """Still to be polled or collected."""
+        return self in (ProviderBatchState.SUBMITTING, ProviderBatchState.IN_PROGRESS, ProviderBatchState.ENDED)

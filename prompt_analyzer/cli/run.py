@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -44,9 +45,18 @@ from ._exec import (
     out,
     say,
 )
-from ._options import JsonOpt, OptionError, PlatformOpt, PromptIdArg, uuid_of
+from ._options import JsonOpt, OptionError, PlatformOpt, PromptIdArg, choice, uuid_of
 from .database import database
 from .hooks import Hooks
+
+
+class RunMode(Enum):
+    live = "live"
+    batch = "batch"  # the providers' batch APIs (docs/batch-mode.md)
+
+
+def _bad_mode(value: str) -> str:
+    return f"--mode must be {' or '.join(m.value for m in RunMode)}, got {value!r}"
 
 
 async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: bool) -> int:
@@ -56,6 +66,8 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
     for name in prep.skipped:
         log.warning("%s: not configured (no API key), skipped", name,
                     extra={"event": "platform_skipped", "platform": name, "batch": prep.batch.id})
+    for note in prep.notes:
+        say(f"batch mode: {note}")
     reporter = make_reporter(json_mode=json_mode, quiet=logging.getLogger().level >= logging.ERROR)
     ticker: asyncio.Task[None] | None = None
     try:
@@ -96,8 +108,16 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
         print_json(report)
     else:
         reporter.summary(report)
-    if outcome.status == "interrupted":  # the batch's status decides, not a signal that came after it
+    if outcome.status == "interrupted" and not outcome.interrupted_by:
+        return EXIT_FAILED  # batch mode: a provider expired or cancelled requests; the same key resumes them
+    if outcome.status == "interrupted" or (outcome.status == "submitted" and outcome.interrupted_by):
+        # the batch's status decides, not a signal that came after it
         return EXIT_SIGINT if outcome.interrupted_by == "SIGINT" else EXIT_SIGTERM
+    if outcome.status == "submitted":  # batch mode: at the providers; `analyze collect` or the key takes it up
+        if not json_mode:
+            ref = f"--key {prep.batch.idempotency_key}" if prep.batch.idempotency_key else str(prep.batch.id)
+            say(f"submitted to the providers' batch APIs; collect with `analyze collect {ref}`")
+        return EXIT_OK
     return EXIT_OK if outcome.status == "completed" else EXIT_FAILED
 
 
@@ -170,6 +190,11 @@ def run(
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Print the calls, tokens, cost and duration it would take; call and write nothing.")] = False,
     max_cost_usd: MaxCostOpt = None,
+    mode: Annotated[RunMode | None, typer.Option(
+        "--mode", help="live, or batch: the providers' batch APIs at their batch price (default: [run] mode).",
+        parser=choice(RunMode, _bad_mode))] = None,
+    detach: Annotated[bool, typer.Option(
+        "--detach", help="Batch mode: submit, then exit 0 with status submitted; collect later.")] = False,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
@@ -209,7 +234,7 @@ def run(
             try:
                 prep = await prepare_run(
                     db, s, key=batch_key, trigger="schedule" if key is None else "manual", platforms=platforms,
-                    project_ids=projects, limit=limit,
+                    project_ids=projects, limit=limit, mode=mode.value if mode else None, detach=detach,
                 )
             except BatchFinished as e:
                 b = e.batch

@@ -134,8 +134,7 @@ class Runner:
                     pp.done_before = int(row["success"])
             await self.db(self.store.set_batch_status, batch_id, BatchStatus.RUNNING, finished=False)
             self.progress.started = time.monotonic()
-            schedule = self._schedule()
-            await self.stop.run_with_grace(schedule.run(batch_id), self.run.grace_period_s)
+            await self._work(batch_id)
             if self.db_error is not None:
                 raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
@@ -150,13 +149,22 @@ class Runner:
                                                             history_batches=HISTORY_BATCHES)}
             self.budget = CostBudget.build(self.settings, self.platforms, spent, history)
 
-    def _schedule(self) -> LaneSchedule | PromptSchedule:
+    async def _work(self, batch_id: uuid.UUID) -> None:
+        """The calls of the run (batch mode's runner does its own, :mod:`.batch_mode`)."""
+        await self.stop.run_with_grace(self._schedule().run(batch_id), self.run.grace_period_s)
+
+    def _schedule(self, lanes: Mapping[str, Lane] | None = None) -> LaneSchedule | PromptSchedule:
+        lanes = self.lanes if lanes is None else lanes
         common: dict[str, Any] = {"stop": self.stop, "page_size": self.run.page_size,
                                   "call_pair": self._call_pair, "on_db_lost": self._lost_database}
         if self.run.prompt_concurrency is None:
-            return LaneSchedule(self.store, self.db, self.lanes, **common)
-        return PromptSchedule(self.store, self.db, self.lanes, prompts_in_flight=self.run.prompt_concurrency,
+            return LaneSchedule(self.store, self.db, lanes, **common)
+        return PromptSchedule(self.store, self.db, lanes, prompts_in_flight=self.run.prompt_concurrency,
                               **common)
+
+    async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
+        """The status the pairs decided; batch mode's runner may say ``submitted`` instead."""
+        return status
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
         async with lane.limit:
@@ -197,6 +205,7 @@ class Runner:
             status = BatchStatus.COMPLETED_WITH_ERRORS
         else:
             status = BatchStatus.COMPLETED
+        status = await self._final_status(batch_id, status)
         finished = status.finished
         await self.db(self.store.set_batch_status, batch_id, status, finished=finished)
         batch = await self.db(self.store.refresh_batch_counters, batch_id)

@@ -15,8 +15,11 @@ from typing import Any
 
 from ..config import PLATFORMS, ConfigError, Settings
 from ..db import BatchRow, Database
+from ..db.provider_batches import ProviderBatches
 from ..providers import Provider, make_provider
+from ..providers.batch import BatchClient, batch_support, make_batch_client
 from ..statuses import FINISHED
+from .batch_mode import BatchModeRunner, BatchPlan
 from .figures import BatchReport, PlatformFigures, TopErrorEntry
 from .runner import Outcome, Runner
 from .spool import Spool
@@ -40,6 +43,7 @@ class Prepared:
     batch: BatchRow
     created: bool
     skipped: list[str] = field(default_factory=list)  # platforms without a key
+    notes: list[str] = field(default_factory=list)  # batch mode: platforms that run live, and why
 
 
 def default_key(now: datetime | None = None) -> str:
@@ -75,9 +79,40 @@ def provider_factory(settings: Settings) -> Callable[[str], Provider]:
     return lambda name: make_provider(settings.platform(name), secrets=secrets)
 
 
-async def _runner(db: Database, settings: Settings, platforms: Sequence[str], **kw: Any) -> Runner:
+def batch_factory(settings: Settings) -> Callable[[str], BatchClient]:
+    secrets = settings.secrets()
+    return lambda name: make_batch_client(settings.platform(name), secrets=secrets)
+
+
+async def batch_plan(
+    db: Database, settings: Settings, batch: BatchRow, platforms: Sequence[str], *, mode: str, detach: bool
+) -> BatchPlan:
+    """Which platforms go through their batch APIs.  In mode ``batch``: those with ``batch = true`` and
+    a batch API (the others run live, and the notes say why); in mode ``live``: only those with provider
+    batches still open from an earlier run, to collect them (nothing new is submitted)."""
+    open_platforms = {pb.platform for pb in await ProviderBatches(db.store).for_batch(batch.id, open_only=True)}
+    if mode != "batch":
+        return BatchPlan([p for p in platforms if p in open_platforms], submit=False, wait=not detach)
+    chosen: list[str] = []
+    notes: list[str] = []
+    for name in platforms:
+        ps = settings.platform(name)
+        why = "batch = false in its configuration" if not ps.batch else batch_support(ps)
+        if why is None or name in open_platforms:
+            chosen.append(name)
+        else:
+            notes.append(f"{name}: runs live ({why})")
+    return BatchPlan(chosen, submit=True, wait=not detach, notes=notes)
+
+
+async def _runner(
+    db: Database, settings: Settings, platforms: Sequence[str], *, plan: BatchPlan | None = None, **kw: Any
+) -> Runner:
     # The spool learns its database's identity now, while the database is up: it appends when it is down.
     spool = await Spool.open(settings.home, db.store)
+    if plan is not None and plan.platforms:
+        return BatchModeRunner(db.store, db.target, settings, platforms, provider_factory(settings),
+                               batch_factory(settings), plan, spool=spool, **kw)
     return Runner(db.store, db.target, settings, platforms, provider_factory(settings), spool=spool, **kw)
 
 
@@ -98,6 +133,8 @@ async def prepare_run(
     prompt_ids: Sequence[uuid.UUID] = (),
     limit: int | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    mode: str | None = None,
+    detach: bool = False,
 ) -> Prepared:
     usable, skipped = usable_platforms(settings, platforms)
     await replay_spool(db, settings)
@@ -114,8 +151,9 @@ async def prepare_run(
         skipped = [p for p in planned if p not in usable and not _configured(settings, p)]
         if not usable:
             raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
-    runner = await _runner(db, settings, usable, extra_metadata=extra_metadata)
-    return Prepared(runner, batch, created, skipped)
+    plan = await batch_plan(db, settings, batch, usable, mode=mode or settings.run.mode, detach=detach)
+    runner = await _runner(db, settings, usable, plan=plan, extra_metadata=extra_metadata)
+    return Prepared(runner, batch, created, skipped, plan.notes)
 
 
 async def find_batch(db: Database, ref: str | None) -> BatchRow:
@@ -144,8 +182,26 @@ async def prepare_rerun(
     skipped = [p for p in wanted if p not in usable]
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
-    runner = await _runner(db, settings, usable)
+    plan = await batch_plan(db, settings, batch, usable, mode="live", detach=False)  # collects open provider batches
+    runner = await _runner(db, settings, usable, plan=plan)
     return Prepared(runner, batch, False, skipped)
+
+
+async def prepare_collect(db: Database, settings: Settings, batch: BatchRow) -> Prepared | None:
+    """Collect a batch's open provider batches (one look each, nothing submitted, nothing called live);
+    None when it has none."""
+    await replay_spool(db, settings)
+    open_platforms = {pb.platform for pb in await ProviderBatches(db.store).for_batch(batch.id, open_only=True)}
+    planned = batch.platforms or settings.platform_names
+    usable = [p for p in planned if p in open_platforms and _configured(settings, p)]
+    missing = sorted(open_platforms - set(usable))
+    if not usable:
+        if missing:
+            raise ConfigError("the open provider batches are of platforms not configured now: " + ", ".join(missing))
+        return None
+    plan = BatchPlan(usable, submit=False, wait=False, live=False)
+    runner = await _runner(db, settings, usable, plan=plan)
+    return Prepared(runner, batch, False, missing)
 
 
 async def prepare_prompt(

@@ -66,7 +66,7 @@ class BaseProvider(ABC):
         if not key:
             raise AuthError(f"{self.name}: no API key configured", status=None)
         self._key = key
-        self._prices: dict[str | None, ModelPrice | None] = {}
+        self._prices: dict[tuple[str | None, bool], ModelPrice | None] = {}
 
     @property
     def timeout_s(self) -> float:
@@ -141,18 +141,21 @@ class BaseProvider(ABC):
         except (ValueError, UnicodeDecodeError) as e:
             raise self.malformed(f"response body is not JSON ({type(e).__name__})") from None
 
-    def result(self, body: Any, *, latency_ms: int = 0, request_id: str | None = None) -> ProviderResult:
+    def result(
+        self, body: Any, *, latency_ms: int = 0, request_id: str | None = None, batch: bool = False
+    ) -> ProviderResult:
         """A decoded 200 body to the engine's result (what :meth:`ask` does after decoding).
 
         Contract: a :class:`ProviderResult`, or :class:`MalformedResponse` (or :class:`PermanentError`
         for an explicit refusal); whatever breaks while reading a body is a malformed response.
+        ``batch``: the body came from the provider's batch API, and is priced at its batch price.
         """
         try:
             try:
                 answer = self.parse(body, request_id)
             except ProviderError as e:
                 raise self._worded(e) from None
-            result = self._priced(answer, body, latency_ms)
+            result = self._priced(answer, body, latency_ms, batch=batch)
         except ProviderError:
             raise
         except Exception as e:  # a response we cannot read is malformed, whatever broke
@@ -162,16 +165,19 @@ class BaseProvider(ABC):
 
     # ------------------------------------------------------------------ cost
 
-    def price(self, model_version: str | None) -> ModelPrice | None:
-        """The price of an answer from ``model_version`` (else the configured model), with config overrides."""
-        if model_version not in self._prices:
-            self._prices[model_version] = price_for(self.settings, model_version)
-        return self._prices[model_version]
+    def price(self, model_version: str | None, *, batch: bool = False) -> ModelPrice | None:
+        """The price of an answer from ``model_version`` (else the configured model), with config overrides;
+        ``batch``: at the batch API's price."""
+        if (model_version, batch) not in self._prices:
+            self._prices[model_version, batch] = price_for(self.settings, model_version, batch=batch)
+        return self._prices[model_version, batch]
 
-    def _priced(self, answer: Answer, body: Any, latency_ms: int) -> ProviderResult:
+    def _priced(self, answer: Answer, body: Any, latency_ms: int, *, batch: bool = False) -> ProviderResult:
         """Cost and the usage/price flags, the same way on every platform."""
         u = answer.usage
         meta = answer.metadata
+        if batch:
+            meta["batch"] = True
         meta["searches"] = u.searches
         inp, out, total = (u.input_tokens, u.output_tokens, u.total_tokens) if u.reported else (None, None, None)
         cost = None
@@ -180,7 +186,7 @@ class BaseProvider(ABC):
         else:
             if total is None:
                 total = inp + out
-            price = self.price(answer.model_version)
+            price = self.price(answer.model_version, batch=batch)
             if price is None:
                 meta["price_unknown"] = True
             else:

@@ -71,7 +71,8 @@ class ClaudeProvider(BaseProvider):
         self._http = anthropic.DefaultAsyncHttpxClient(**self.http_options(httpx2))
         self._client = anthropic.AsyncAnthropic(**self.sdk_options(self._http, settings.base_url))
 
-    async def send(self, prompt: str) -> Reply:
+    def request_body(self, prompt: str) -> dict[str, Any]:
+        """The Messages request for ``prompt`` (live calls and Message Batch requests send the same)."""
         kwargs: dict[str, Any] = {
             "model": self.model,
             "max_tokens": self.settings.max_tokens,
@@ -79,7 +80,10 @@ class ClaudeProvider(BaseProvider):
         }
         if self.settings.web_search:
             kwargs["tools"] = [dict(WEB_SEARCH_TOOL)]
-        raw = await self._client.messages.with_raw_response.create(**kwargs)
+        return kwargs
+
+    async def send(self, prompt: str) -> Reply:
+        raw = await self._client.messages.with_raw_response.create(**self.request_body(prompt))
         return Reply(raw.http_response.text, raw.headers.get("request-id"))
 
     def map_error(self, exc: Exception) -> ProviderError | None:

@@ -63,16 +63,18 @@ class GeminiProvider(BaseProvider):
         )
         self._client = genai.Client(api_key=self._key, http_options=opts)
         tools: list[Any] | None = [types.Tool(google_search=types.GoogleSearch())] if settings.web_search else None
-        self._config = types.GenerateContentConfig(
-            tools=tools,
-            max_output_tokens=settings.max_tokens or None,
-            should_return_http_response=True,
-        )
+        # What every request asks (live calls and batch requests alike); live calls also want the raw body.
+        self._request_config = types.GenerateContentConfig(tools=tools, max_output_tokens=settings.max_tokens or None)
+        self._config = self._request_config.model_copy(update={"should_return_http_response": True})
         self._redirects = RedirectResolver()
 
     async def ask(self, prompt: str) -> ProviderResult:
         """The answer, its grounding redirects resolved (bounded; a link that fails stays unresolved)."""
         result = await super().ask(prompt)
+        return await self.resolved(result)
+
+    async def resolved(self, result: ProviderResult) -> ProviderResult:
+        """``result`` with its grounding redirects resolved (live answers and batch answers alike)."""
         if result.citations:
             result.citations = await self._redirects.resolve(result.citations)
         return result

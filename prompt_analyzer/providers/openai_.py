@@ -44,13 +44,17 @@ class OpenAIProvider(BaseProvider):
         self._http = openai.DefaultAsyncHttpxClient(**self.http_options(httpx2))
         self._client = openai.AsyncOpenAI(**self.sdk_options(self._http, settings.base_url))
 
-    async def send(self, prompt: str) -> Reply:
+    def request_body(self, prompt: str) -> dict[str, Any]:
+        """The Responses request for ``prompt`` (live calls and batch lines send the same)."""
         kwargs: dict[str, Any] = {"model": self.model, "input": prompt}
         if self.settings.web_search:
             kwargs["tools"] = [{"type": "web_search"}]
         if self.settings.max_tokens:
             kwargs["max_output_tokens"] = self.settings.max_tokens
-        raw = await self._client.responses.with_raw_response.create(**kwargs)
+        return kwargs
+
+    async def send(self, prompt: str) -> Reply:
+        raw = await self._client.responses.with_raw_response.create(**self.request_body(prompt))
         return Reply(raw.http_response.text, raw.headers.get("x-request-id"))
 
     def map_error(self, exc: Exception) -> ProviderError | None:

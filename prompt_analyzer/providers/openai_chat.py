@@ -121,9 +121,11 @@ class OpenAIChatProvider(BaseProvider):
     def parse(self, body: Any, request_id: str | None) -> Answer:
         return chat_completions.parse(body, request_id)
 
-    def result(self, body: Any, *, latency_ms: int = 0, request_id: str | None = None) -> ProviderResult:
+    def result(
+        self, body: Any, *, latency_ms: int = 0, request_id: str | None = None, batch: bool = False
+    ) -> ProviderResult:
         """The base class's result, with ``web_search`` saying whether search was asked for, and how."""
-        result = super().result(body, latency_ms=latency_ms, request_id=request_id)
+        result = super().result(body, latency_ms=latency_ms, request_id=request_id, batch=batch)
         result.metadata["web_search"] = self.searching
         result.metadata["search"] = self.search if self.searching else "none"
         return result

@@ -2,6 +2,10 @@
 
 The table ships as ``prices.toml`` beside this module; a platform's config may override the
 token prices and the request fee (for negotiated rates or a model the table does not know yet).
+
+Batch prices (the providers' batch APIs) are per model in the table; a model without them has no
+discounted batch API.  Only the token prices are discounted: request and search fees are billed in
+full in batch mode, as every provider's pricing page says.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ __all__ = [
 
 _MTOK = Decimal(1_000_000)
 _ZERO = Decimal(0)
+# The batch APIs' token discount (OpenAI Batch, Anthropic Message Batches, Gemini Batch Mode all bill
+# 50% of list).  Applied only to token prices that come from config, where the table cannot say.
+BATCH_DISCOUNT = Decimal("0.5")
 
 
 @dataclass(frozen=True)
@@ -41,16 +48,32 @@ class ModelPrice:
     request_fee: Decimal = _ZERO  # per request
     request_fee_by_context: Mapping[str, Decimal] = field(default_factory=dict)  # perplexity sonar
     search_fee: Decimal = _ZERO  # per web search / grounded request
+    batch_input_per_mtok: Decimal | None = None  # None: no discounted batch API for this model
+    batch_output_per_mtok: Decimal | None = None
     source: str = ""
     date: str = ""
-    batch_input_per_mtok: Decimal | None = None  # the batch API's own price, where the table gives one
-    batch_output_per_mtok: Decimal | None = None
 
     def fee_for_request(self, search_context_size: str | None = None) -> Decimal:
         """Flat fee per request; Perplexity's depends on the search context size asked for."""
         if search_context_size and search_context_size in self.request_fee_by_context:
             return self.request_fee_by_context[search_context_size]
         return self.request_fee
+
+    @property
+    def has_batch(self) -> bool:
+        return self.batch_input_per_mtok is not None and self.batch_output_per_mtok is not None
+
+    def as_batch_if(self, batch: bool) -> ModelPrice | None:
+        """:meth:`as_batch` when ``batch``, else self; ``None`` when batch is asked and there is none."""
+        if not batch:
+            return self
+        return self.as_batch() if self.has_batch else None
+
+    def as_batch(self) -> ModelPrice:
+        """The same price at the batch API's token rates (fees unchanged: they are not discounted)."""
+        if self.batch_input_per_mtok is None or self.batch_output_per_mtok is None:
+            raise ValueError(f"{self.model}: no batch price")
+        return replace(self, input_per_mtok=self.batch_input_per_mtok, output_per_mtok=self.batch_output_per_mtok)
 
 
 def usd_amount(value: Any) -> Decimal:
@@ -134,35 +157,39 @@ def price_for(
     settings: PlatformSettings,
     model_version: str | None = None,
     table: Mapping[str, ModelPrice] | None = None,
+    *,
+    batch: bool = False,
 ) -> ModelPrice | None:
     """The price for one answer: table entry for the reported (else configured) model, with overrides.
 
     Config overrides replace single values.  Without a table entry both token prices must be
     configured, else the price is unknown (``None``): a half-known price would understate cost.
+    ``batch=True``: the batch API's price: the table's batch token prices, or a configured token
+    price times :data:`BATCH_DISCOUNT`; ``None`` when the model has no batch price at all.
     """
     base = lookup_price(model_version, table) or lookup_price(settings.model, table)
     inp, out, fee = settings.input_price_per_mtok, settings.output_price_per_mtok, settings.request_fee
     if base is None:
         if inp is None or out is None:
             return None
+        if batch:
+            inp, out = inp * BATCH_DISCOUNT, out * BATCH_DISCOUNT
         return ModelPrice(
             model=settings.model, input_per_mtok=inp, output_per_mtok=out, request_fee=fee or _ZERO,
             source="config",
         )
     changes: dict[str, Any] = {}
-    if inp is not None:  # a negotiated price replaces the table's batch price too (batch_price derives it)
-        changes["input_per_mtok"], changes["batch_input_per_mtok"] = inp, None
+    if inp is not None:
+        changes["input_per_mtok"] = inp
+        changes["batch_input_per_mtok"] = inp * BATCH_DISCOUNT if base.has_batch else None
     if out is not None:
-        changes["output_per_mtok"], changes["batch_output_per_mtok"] = out, None
+        changes["output_per_mtok"] = out
+        changes["batch_output_per_mtok"] = out * BATCH_DISCOUNT if base.has_batch else None
     if fee is not None:
         changes["request_fee"] = fee
         changes["request_fee_by_context"] = {}  # a configured fee replaces the per-context fees
-    return replace(base, **changes) if changes else base
-
-
-# The providers' batch APIs (OpenAI Batch, Anthropic Message Batches, Gemini Batch Mode) bill tokens at
-# half the list price (reference/providers.md, "Batch APIs"); search and per-request fees are not discounted.
-BATCH_DISCOUNT = Decimal("0.5")
+    price = replace(base, **changes) if changes else base
+    return price.as_batch_if(batch)
 
 
 def batch_price(price: ModelPrice) -> ModelPrice:

@@ -79,7 +79,8 @@ def profile_platforms(profile: str) -> dict[str, PlatformSim]:
 
 
 _PLATFORM_FIELDS = {f.name for f in fields(PlatformSim)}
-_TOP_FIELDS = ("profile", "seed", "answer_bytes", "fault_retry_after_s", "platforms")
+_TOP_FIELDS = ("profile", "seed", "answer_bytes", "fault_retry_after_s", "platforms", "batch_processing_s",
+               "batch_expire_after_s", "batch_create_delay_s")
 
 
 def _platform_from_dict(name: str, base: PlatformSim, raw: Mapping[str, Any]) -> PlatformSim:
@@ -119,6 +120,9 @@ class SimulatorConfig:
     answer_bytes: int | None = None  # None: natural length (a few sentences); else pad to about this size
     fault_retry_after_s: float = 1.0  # retry hint sent with an injected (not quota) 429
     profile: str = "realistic"
+    batch_processing_s: float = 0.0  # how long a provider batch job takes (batch APIs)
+    batch_expire_after_s: float | None = None  # a job not done by then expires (None: never)
+    batch_create_delay_s: float = 0.0  # a batch create answers this late (the batch exists meanwhile)
 
     def platform(self, name: str) -> PlatformSim:
         return self.platforms.get(name) or PlatformSim()
@@ -157,8 +161,18 @@ class SimulatorConfig:
             raise SimulatorConfigError("answer_bytes: must be >= 0 or null")
         if retry < 0:
             raise SimulatorConfigError("fault_retry_after_s: must be >= 0")
+        try:
+            processing = float(raw.get("batch_processing_s", 0.0))
+            exp = raw.get("batch_expire_after_s")
+            expire = None if exp is None else float(exp)
+            create_delay = float(raw.get("batch_create_delay_s", 0.0))
+        except (TypeError, ValueError) as e:
+            raise SimulatorConfigError(f"config: bad value: {e}") from None
+        if processing < 0 or create_delay < 0 or (expire is not None and expire < 0):
+            raise SimulatorConfigError("batch_processing_s, batch_expire_after_s, batch_create_delay_s: must be >= 0")
         return cls(
-            platforms=platforms, seed=seed, answer_bytes=answer_bytes, fault_retry_after_s=retry, profile=profile
+            platforms=platforms, seed=seed, answer_bytes=answer_bytes, fault_retry_after_s=retry, profile=profile,
+            batch_processing_s=processing, batch_expire_after_s=expire, batch_create_delay_s=create_delay,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +190,9 @@ class SimulatorConfig:
             "answer_bytes": self.answer_bytes,
             "fault_retry_after_s": self.fault_retry_after_s,
             "platforms": plats,
+            "batch_processing_s": self.batch_processing_s,
+            "batch_expire_after_s": self.batch_expire_after_s,
+            "batch_create_delay_s": self.batch_create_delay_s,
         }
 
     def with_platform(self, name: str, **changes: Any) -> SimulatorConfig:

@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from ..platforms import KINDS
+from . import batches
 from .config import FAULT_KINDS, SIM_PLATFORMS, PlatformSim, SimulatorConfig, SimulatorConfigError
 from .content import estimate_tokens, make_answer, prompt_hash
 from .formats import anthropic, gemini, openai_chat, openai_responses, perplexity_agent, perplexity_sonar
@@ -94,7 +95,7 @@ class SimState:
         self.latency_rng = random.Random(config.seed + 1)
 
     def reset(self) -> None:
-        """Zero counters, marker xN progress and quota buckets (config stays)."""
+        """Zero counters, marker xN progress and quota buckets (config stays; batch jobs stay)."""
         self.counts = {p: Counter() for p in SIM_PLATFORMS}
         self.answered = {p: {} for p in SIM_PLATFORMS}
         self.fault_hits = {}
@@ -312,6 +313,8 @@ def _handler(fmt: WireFormat) -> Callable[[web.Request], Awaitable[web.StreamRes
 
 async def _gemini(request: web.Request) -> web.StreamResponse:
     model, _, action = request.match_info["model_action"].partition(":")
+    if action == "batchGenerateContent" and request.match_info["version"] in ("v1", "v1beta", "v1alpha"):
+        return await batches.gemini.create(request, request.app[STATE_KEY], model)
     if request.match_info["version"] not in ("v1", "v1beta", "v1alpha") or action != "generateContent":
         msg = f"Method not found: {request.path} (the simulator serves v1/v1beta models/*:generateContent)"
         return _json(404, gemini.FORMAT.error(404, msg, ""))
@@ -380,6 +383,7 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_post("/perplexity/v1/agent", _handler(perplexity_agent.FORMAT))
     app.router.add_post("/perplexity/v1/responses", _handler(perplexity_agent.FORMAT))
     app.router.add_post("/openai-chat/v1/chat/completions", _handler(openai_chat.FORMAT))
+    batches.register(app, lambda request: request.app[STATE_KEY])
     app.router.add_get("/_sim/health", _health)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)

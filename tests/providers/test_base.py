@@ -116,7 +116,9 @@ async def test_usage_missing_and_price_unknown() -> None:
 async def test_the_price_is_looked_up_once_per_model() -> None:
     p = stand_in()
     assert p.price("gpt-4.1-mini-2025-04-14") is p.price("gpt-4.1-mini-2025-04-14")
-    assert list(p._prices) == ["gpt-4.1-mini-2025-04-14"]
+    assert list(p._prices) == [("gpt-4.1-mini-2025-04-14", False)]
+    assert p.price("gpt-4.1-mini-2025-04-14", batch=True) is p.price("gpt-4.1-mini-2025-04-14", batch=True)
+    assert list(p._prices) == [("gpt-4.1-mini-2025-04-14", False), ("gpt-4.1-mini-2025-04-14", True)]
 
 
 async def test_a_body_that_is_not_json_is_malformed() -> None:

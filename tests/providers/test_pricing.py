@@ -121,3 +121,29 @@ def test_reported_cost_reads_perplexitys_own_figure() -> None:
     assert reported_cost(0.5) == Decimal("0.5") and reported_cost("0.25") == Decimal("0.25")
     for junk in (None, True, "n/a", float("nan"), {"total_cost": None}, [1]):
         assert reported_cost(junk) is None
+
+
+def test_batch_prices_are_half_the_token_prices_and_keep_the_fees() -> None:
+    table = load_price_table()
+    for model in ("gpt-4.1-mini", "gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash-lite", "gemini-2.5-flash"):
+        p = table[model]
+        assert p.batch_input_per_mtok == p.input_per_mtok / 2
+        assert p.batch_output_per_mtok == p.output_per_mtok / 2
+    assert not table["sonar-pro"].has_batch  # Perplexity has no batch API
+    live = price_for(make_settings("claude", model="claude-haiku-4-5"))
+    batch = price_for(make_settings("claude", model="claude-haiku-4-5"), batch=True)
+    assert live is not None and batch is not None
+    assert compute_cost(live, input_tokens=1_000_000, output_tokens=1_000_000) == Decimal("6.00")
+    assert compute_cost(batch, input_tokens=1_000_000, output_tokens=1_000_000) == Decimal("3.00")
+    # the search fee is billed in full in batch mode
+    assert compute_cost(batch, input_tokens=0, output_tokens=0, searches=3) == Decimal("0.030")
+    assert price_for(make_settings("perplexity", model="sonar-pro"), batch=True) is None
+
+
+def test_batch_price_of_configured_token_prices_is_discounted() -> None:
+    s = make_settings("openai", model="o9-ultra", input_price_per_mtok=Decimal(1), output_price_per_mtok=Decimal(3))
+    p = price_for(s, batch=True)
+    assert p is not None
+    assert (p.input_per_mtok, p.output_per_mtok) == (Decimal("0.5"), Decimal("1.5"))
+    p2 = price_for(make_settings("openai", model="gpt-4.1-mini", output_price_per_mtok=Decimal(2)), batch=True)
+    assert p2 is not None and (p2.input_per_mtok, p2.output_per_mtok) == (Decimal("0.20"), Decimal("1.0"))
