@@ -34,6 +34,9 @@ log = logging.getLogger("prompt_analyzer.engine")
 RAMP_EVERY_S = 5.0
 RAMP_STEP = 0.25  # of auto_start_rpm, per RAMP_EVERY_S
 BACKOFF = 0.7
+# A stated token limit is kept a little under: the provider's bucket counts from when a request arrives
+# and bills the answer's real size, ours from when it leaves and corrects once the answer is back.
+TOKEN_HEADROOM = 0.98
 LOG_CHANGE = 0.10  # an in-flight limit change worth a log line (relative)
 
 
@@ -76,7 +79,8 @@ class LaneLimits:
         if stated.rpm:
             before = self.pacer.rpm
             self.pacer.set_rpm(stated.rpm)
-            self.rpm_source = "stated"
+            bound = self.settings.rpm
+            self.rpm_source = "configured" if bound is not None and bound <= stated.rpm else "stated"
             self._ramping = False
             if before != self.pacer.rpm:
                 log.info("%s: %g requests per minute in force (the provider states %g)", self.name,
@@ -95,6 +99,7 @@ class LaneLimits:
     def _budget(self, budget: TokenLimiter | None, tpm: float | None, ceiling: float | None) -> TokenLimiter | None:
         if not tpm:
             return budget
+        tpm *= TOKEN_HEADROOM
         if budget is None:
             return self._new_budget(tpm, ceiling)
         budget.set_tpm(tpm)

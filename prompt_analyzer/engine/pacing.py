@@ -142,8 +142,10 @@ class TokenBudget:
         need = self.taken(tokens)
         async with self._lock:
             self._refill()
-            if self.level < need:
-                await sleep((need - self.level) / self.rate)
+            # Again after each wait: an answer billed meanwhile may have put the bucket in debt.
+            while self.level < need:
+                if await sleep((need - self.level) / self.rate) is False:
+                    break  # halted (a stop): the caller checks why it woke
                 self._refill()
             self.level -= need
         return need

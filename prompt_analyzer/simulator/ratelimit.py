@@ -82,6 +82,15 @@ class PlatformLimiter:
                 bucket.take(float(amount))
         return 0.0, ""
 
+    def settle(self, estimated: tuple[int, int], actual: tuple[int, int]) -> None:
+        """Bill the answer's real (input, output) tokens in place of the estimates taken at admission, as
+        the providers adjust their token counts once an answer is done."""
+        (ei, eo), (ai, ao) = estimated, actual
+        for bucket, delta in ((self.tokens, ai + ao - ei - eo), (self.input_tokens, ai - ei),
+                              (self.output_tokens, ao - eo)):
+            if bucket and delta:
+                bucket.level = min(bucket.capacity, bucket.level - delta)
+
     def quota(self) -> Quota:
         """Current standing, after the last acquire (no refill: cheap and good enough for headers)."""
         r = self.requests

@@ -208,9 +208,9 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
 
     answer_bytes = state.config.answer_bytes
     limiter = state.limiters[platform]
+    est_in = estimate_tokens(call.prompt)
+    est_out = answer_bytes // 4 if answer_bytes else 150
     if limiter.active:
-        est_in = estimate_tokens(call.prompt)
-        est_out = answer_bytes // 4 if answer_bytes else 150
         wait, what = limiter.acquire(est_in + est_out, time.monotonic(), input_tokens=est_in, output_tokens=est_out)
         if wait > 0:
             counts["429"] += 1
@@ -229,6 +229,8 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
             await asyncio.sleep(delay)
         ans = make_answer(call.prompt, platform, state.config.seed, answer_bytes)
         payload = fmt.success(call, ans, rid)
+        if limiter.active:
+            limiter.settle((est_in, est_out), _usage(payload, (est_in, est_out)))
         if fault in _HOSTILE:
             payload = _HOSTILE[fault](payload)
     except asyncio.CancelledError:
@@ -243,6 +245,20 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
     answered[h] = answered.get(h, 0) + 1
     headers = {**base_headers, **fmt.extra_headers(), **fmt.quota_headers(limiter.quota())}
     return _json(200, payload, headers)
+
+
+def _usage(payload: Any, default: tuple[int, int]) -> tuple[int, int]:
+    """(input, output) tokens an answer body reports, whatever the wire format."""
+    if not isinstance(payload, dict):
+        return default
+    u = payload.get("usage") or payload.get("usageMetadata")
+    if not isinstance(u, dict):
+        return default
+    inp = u.get("input_tokens", u.get("prompt_tokens", u.get("promptTokenCount")))
+    out = u.get("output_tokens", u.get("completion_tokens", u.get("candidatesTokenCount")))
+    if isinstance(inp, int) and isinstance(out, int):
+        return inp, out
+    return default
 
 
 _TEXT_KEYS = frozenset({"text", "content", "title", "output_text"})

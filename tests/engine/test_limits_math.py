@@ -10,7 +10,7 @@ import pytest
 
 from prompt_analyzer.config import PlatformSettings
 from prompt_analyzer.engine.concurrency import START_LATENCY_S, AdjustableLimit, InFlightController, percentile
-from prompt_analyzer.engine.limits import BACKOFF, RAMP_EVERY_S, RAMP_STEP, DailyQuota, LaneLimits
+from prompt_analyzer.engine.limits import BACKOFF, RAMP_EVERY_S, RAMP_STEP, TOKEN_HEADROOM, DailyQuota, LaneLimits
 from prompt_analyzer.engine.pacing import Pacer, TokenBudget
 from prompt_analyzer.providers.ratelimit_headers import StatedLimits, from_gemini_error, from_headers
 
@@ -194,7 +194,7 @@ def test_auto_starts_conservative_then_takes_the_stated_limit() -> None:
     lim = LaneLimits(settings(auto_start_rpm=50.0))
     assert lim.pacer.rpm == 50 and lim.rpm_source == "auto-start"
     lim.observe(StatedLimits(rpm=4000, tpm=400_000))
-    assert lim.pacer.rpm == 4000 and lim.budget is not None and lim.budget.tpm == 400_000
+    assert lim.pacer.rpm == 4000 and lim.budget is not None and lim.budget.tpm == 400_000 * TOKEN_HEADROOM
     snap = lim.snapshot()
     assert snap["rpm"] == 4000 and snap["rpm_source"] == "stated" and snap["tpm_source"] == "stated"
 
@@ -202,8 +202,8 @@ def test_auto_starts_conservative_then_takes_the_stated_limit() -> None:
 def test_anthropic_input_and_output_become_two_budgets() -> None:
     lim = LaneLimits(settings())
     lim.observe(StatedLimits(rpm=50, tpm=8000, input_tpm=30_000, output_tpm=8000))
-    assert lim.input_budget is not None and lim.input_budget.tpm == 30_000
-    assert lim.output_budget is not None and lim.output_budget.tpm == 8000
+    assert lim.input_budget is not None and lim.input_budget.tpm == 30_000 * TOKEN_HEADROOM
+    assert lim.output_budget is not None and lim.output_budget.tpm == 8000 * TOKEN_HEADROOM
     assert lim.budget is None  # its "tokens" is only the tighter of the two, already kept
 
 
@@ -273,3 +273,18 @@ async def test_daily_quota_reserves_in_chunks_and_gives_back_the_rest() -> None:
     q2.unspent()
     await q2.close()
     assert used == 44
+
+
+async def test_reserve_waits_again_for_a_debt_billed_while_it_waited() -> None:
+    b = TokenBudget(600_000)  # 10,000 a second, a bucket of one second
+    await b.reserve(10_000)  # empty now
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            b.correct(1000, 4000)  # an answer in flight was billed 3,000 more than it took
+        await asyncio.sleep(seconds)
+
+    await b.reserve(1000, sleep)
+    assert len(waits) >= 2 and sum(waits) >= 0.35  # 0.1 s for its share, ~0.3 s more for the debt
