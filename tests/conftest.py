@@ -25,7 +25,7 @@ from prompt_analyzer.db.connect import open_pool, resolve_target
 from prompt_analyzer.db.embedded import EmbeddedPostgres
 from prompt_analyzer.db.migrate import migrate
 
-TABLES = "ai_response_citations, ai_responses, analysis_jobs, analysis_batches, prompt_tracking"
+TABLES = "ai_response_citations, ai_responses, analysis_jobs, analysis_batches, prompt_tracking, platform_daily_usage"
 
 
 @pytest.fixture(scope="session")

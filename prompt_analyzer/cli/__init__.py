@@ -1,8 +1,8 @@
 """The `analyze` command: parse, call the engine, render.  No SQL, no wire formats.
 
 One module per command group (typer's one-file-per-command layout): :mod:`.run` (run, prompt, rerun,
-status), :mod:`.demo`, :mod:`.prompts` (``prompts ...``), :mod:`.db` (``db migrate``); :mod:`._exec` maps
-failures to one line and the contract's exit code and handles signals; :mod:`._context` is what an
+status), :mod:`.demo`, :mod:`.doctor`, :mod:`.prompts` (``prompts ...``), :mod:`.db` (``db migrate``);
+:mod:`._exec` maps failures to one line and the contract's exit code and handles signals; :mod:`._context` is what an
 invocation carries in typer's ``ctx.obj``.
 """
 
@@ -20,7 +20,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import db, demo, prompts, run
+from . import db, demo, doctor, prompts, run
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -36,6 +36,7 @@ app.command("prompt")(run.prompt_cmd)
 app.command()(run.rerun)
 app.command()(run.status)
 app.command()(demo.demo)
+app.command()(doctor.doctor)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 

@@ -23,6 +23,7 @@ from ..engine.service import (
     prepare_run,
 )
 from ..prompts import parse_platforms
+from ..providers import preload
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, invocation
 from ._exec import (
@@ -125,6 +126,7 @@ def run(
 
     async def run_batch() -> int:
         s = inv.load_settings()
+        preload(s.platform(p).kind_name for p in (platforms or s.platform_names) if s.platform(p).enabled)
         async with database(inv) as db:
             try:
                 prep = await prepare_run(

@@ -624,6 +624,14 @@ class Store:
         row = await self.fetchone("SELECT limits FROM analysis_batches WHERE id = %s", (batch_id,))
         return dict(row["limits"] or {}) if row else {}
 
+    async def tables_without_rls(self) -> list[str]:
+        """Tables of the schemas in the search path with row level security off (Supabase exposes them)."""
+        rows = await self.fetchall(
+            """SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND n.nspname = ANY(current_schemas(false))
+               ORDER BY 1""")
+        return [str(r["name"]) for r in rows]
+
     async def reserve_daily(self, platform: str, day: date, want: int, rpd: int) -> int:
         """Take up to ``want`` of ``platform``'s requests of ``day`` without passing ``rpd``; returns how
         many were granted (0: the day's quota is spent).  Concurrent callers serialise on the row lock."""
