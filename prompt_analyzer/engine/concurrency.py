@@ -28,18 +28,23 @@ WINDOW = 200  # recent latencies the percentile is taken over
 PERCENTILE = 0.95
 HEADROOM = 1.25
 FLOOR = 4  # never fewer in flight than this (a retry and a slow call must not starve the lane)
+MIN_SAMPLES = 20  # answers before their percentile is trusted over START_LATENCY_S (the first are the fastest)
+REFRESH_S = 0.5  # while calls wait for a slot, the limit is recomputed this often (calls still out age)
 
 
 class AdjustableLimit:
     """A semaphore whose limit may change while calls hold it.
 
     Lowering the limit never interrupts a call: new calls wait until enough have finished.  Waiters are
-    served in arrival order.  ``async with limit:`` holds one slot.
+    served in arrival order.  ``async with limit:`` holds one slot.  ``refresh`` is called every
+    :data:`REFRESH_S` while a call waits: when the provider slows down, nothing finishes that would
+    otherwise tell the controller, yet the calls still out are getting older.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, refresh: Callable[[], None] | None = None) -> None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit!r}")
+        self._refresh = refresh
         self._limit = limit
         self._held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -67,7 +72,13 @@ class AdjustableLimit:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:
-            await fut
+            while True:
+                done, _ = await asyncio.wait({fut}, timeout=REFRESH_S)
+                if done:
+                    fut.result()
+                    return
+                if self._refresh is not None:
+                    self._refresh()  # may raise the limit, which grants this waiter its slot
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self.release()  # granted in the same instant it was cancelled: give the slot back
@@ -145,8 +156,12 @@ class InFlightController:
 
     def latency_s(self) -> float:
         """The latency the target is sized for: the high percentile of recent answers, or the age of the
-        oldest call still out when that is larger; :data:`START_LATENCY_S` before any answer."""
-        observed = percentile(self._sorted, self.q) if self._sorted else START_LATENCY_S
+        oldest call still out when that is larger; :data:`START_LATENCY_S` (or the slowest answer, if
+        slower) until :data:`MIN_SAMPLES` answers are in."""
+        if len(self._sorted) >= MIN_SAMPLES:
+            observed = percentile(self._sorted, self.q)
+        else:  # too few answers, and the first back are the fastest: not below the start value yet
+            observed = max(self._sorted[-1], START_LATENCY_S) if self._sorted else START_LATENCY_S
         if self._out:
             observed = max(observed, self.clock() - min(self._out.values()))
         return observed

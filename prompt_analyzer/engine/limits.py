@@ -66,8 +66,10 @@ class LaneLimits:
         self._last_ramp = clock()
         self.concurrency = InFlightController(fixed=settings.max_concurrency, cap=settings.max_concurrency_cap,
                                               clock=clock)
-        self.limit = AdjustableLimit(self.concurrency.target(self.pacer.rpm))
+        self.limit = AdjustableLimit(self.concurrency.target(self.pacer.rpm), refresh=self._size)
         self._logged_limit = self.limit.limit
+        log.info("%s: in-flight limit %d at start (%.0f rpm x %.2f s)", self.name, self.limit.limit, self.pacer.rpm,
+                 self.concurrency.latency_s(), extra={"event": "in_flight_limit", "platform": self.name})
 
     # ------------------------------------------------------------------ what the provider says
 
