@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import itertools
 import math
 import time
@@ -45,6 +46,7 @@ class AdjustableLimit:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit!r}")
         self._refresh = refresh
+        self._refreshed = 0.0  # when refresh last ran (one waiter a period does it, not each)
         self._limit = limit
         self._held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -59,7 +61,7 @@ class AdjustableLimit:
 
     @property
     def waiting(self) -> int:
-        return sum(1 for f in self._waiters if not f.done())
+        return len(self._waiters)  # a cancelled waiter removes itself
 
     def set_limit(self, limit: int) -> None:
         self._limit = max(1, int(limit))
@@ -77,13 +79,17 @@ class AdjustableLimit:
                 if done:
                     fut.result()
                     return
-                if self._refresh is not None:
+                now = time.monotonic()
+                if self._refresh is not None and now - self._refreshed >= REFRESH_S:
+                    self._refreshed = now
                     self._refresh()  # may raise the limit, which grants this waiter its slot
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self.release()  # granted in the same instant it was cancelled: give the slot back
             else:
                 fut.cancel()
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(fut)
             raise
 
     def release(self) -> None:
@@ -163,7 +169,8 @@ class InFlightController:
         else:  # too few answers, and the first back are the fastest: not below the start value yet
             observed = max(self._sorted[-1], START_LATENCY_S) if self._sorted else START_LATENCY_S
         if self._out:
-            observed = max(observed, self.clock() - min(self._out.values()))
+            oldest = next(iter(self._out.values()))  # tokens go in in time order
+            observed = max(observed, self.clock() - oldest)
         return observed
 
     def target(self, rpm: float) -> int:
