@@ -76,7 +76,7 @@ def main() -> None:
                     now = time.time()
                     o = st["platforms"]["openai"]
                     samples.append({"t": now, "ok": int(o.get("ok", 0)), "in_flight": int(o.get("in_flight", 0)),
-                                    "429": int(o.get("429", 0))})
+                                    "429": int(o.get("429", 0)), "requests": int(o.get("requests", 0))})
                     first = first or st.get("first_request_at")
                     if first and not stepped and now - first >= args.step_at:
                         c.put_sim_config(sim, sim_config(args.rpm, AFTER_S))
@@ -101,8 +101,8 @@ def main() -> None:
             if mm and rec.get("platform") == "openai":
                 ts = datetime.fromisoformat(rec["time"]).timestamp()
                 limits.append((ts - first_at, int(mm.group(1))))
-        series = [{"t": round(s["t"] - first_at, 2), "ok": s["ok"], "in_flight": s["in_flight"], "429": s["429"]}
-                  for s in samples]
+        series = [{"t": round(s["t"] - first_at, 2), "ok": s["ok"], "in_flight": s["in_flight"], "429": s["429"],
+                   "requests": s["requests"]} for s in samples]
         step_t = stepped[0] - first_at if stepped else None
         res = analyse(series, limits, step_t, args.rpm)
         res.update({"n_prompts": args.n, "rpm": args.rpm, "latency_before_s": BEFORE_S, "latency_after_s": AFTER_S,
@@ -118,11 +118,11 @@ def main() -> None:
         c.drop_database(dbname)
 
 
-def _rate(series: list[dict[str, Any]], t0: float, t1: float) -> float | None:
+def _rate(series: list[dict[str, Any]], t0: float, t1: float, key: str = "ok") -> float | None:
     pts = [s for s in series if t0 <= s["t"] <= t1]
     if len(pts) < 2:
         return None
-    return (pts[-1]["ok"] - pts[0]["ok"]) / (pts[-1]["t"] - pts[0]["t"])
+    return (pts[-1][key] - pts[0][key]) / (pts[-1]["t"] - pts[0]["t"])
 
 
 def analyse(series: list[dict[str, Any]], limits: list[tuple[float, int]], step_t: float | None,
@@ -135,6 +135,11 @@ def analyse(series: list[dict[str, Any]], limits: list[tuple[float, int]], step_
     out["rate_before_per_s"] = _rate(series, 10.0, step_t)
     last_answers = max((s["t"] for s in series if s["in_flight"] > 0), default=end)
     out["rate_after_per_s"] = _rate(series, step_t + 2 * AFTER_S, last_answers - 2 * AFTER_S)
+    # What the tool sends (the answers lag it by the latency): the seconds just after the step matter.
+    last_sent = max((s["t"] for s in series if s["requests"] < series[-1]["requests"]), default=end)
+    out["sent_per_s_before"] = _rate(series, 10.0, step_t, "requests")
+    out["sent_per_s_first_10s_after"] = _rate(series, step_t, step_t + 10.0, "requests")
+    out["sent_per_s_after"] = _rate(series, step_t, last_sent, "requests")
     need = rpm / 60 * AFTER_S
     reached = next((t for t, lim in limits if t >= step_t and lim >= need), None)
     out["limit_needed_after_step"] = round(need, 1)
@@ -144,7 +149,8 @@ def analyse(series: list[dict[str, Any]], limits: list[tuple[float, int]], step_
     out["limit_max_after_step"] = max((lim for t, lim in limits if t >= step_t), default=None)
     out["in_flight_max"] = max((s["in_flight"] for s in series), default=0)
     out["sim_429"] = series[-1]["429"] if series else 0
-    for k in ("rate_before_per_s", "rate_after_per_s"):
+    for k in ("rate_before_per_s", "rate_after_per_s", "sent_per_s_before", "sent_per_s_first_10s_after",
+              "sent_per_s_after"):
         if out.get(k) is not None:
             out[k] = round(out[k], 3)
     return out
@@ -158,20 +164,26 @@ def plot(series: list[dict[str, Any]], limits: list[tuple[float, int]], step_t: 
     import matplotlib.pyplot as plt
 
     ts = [s["t"] for s in series]
-    rate = [0.0] + [(b["ok"] - a["ok"]) / max(1e-6, b["t"] - a["t"]) for a, b in zip(series, series[1:], strict=False)]
-    # 2-second moving average of the answer rate
-    smooth = []
-    for i, t in enumerate(ts):
-        j = i
-        while j > 0 and t - ts[j - 1] <= 2.0:
-            j -= 1
-        window = rate[j:i + 1]
-        smooth.append(sum(window) / len(window))
+
+    def smoothed(key: str) -> list[float]:
+        """Per-second rate of a counter, averaged over 2 s."""
+        rate = [0.0] + [(b[key] - a[key]) / max(1e-6, b["t"] - a["t"])
+                        for a, b in zip(series, series[1:], strict=False)]
+        out = []
+        for i, t in enumerate(ts):
+            j = i
+            while j > 0 and t - ts[j - 1] <= 2.0:
+                j -= 1
+            window = rate[j:i + 1]
+            out.append(sum(window) / len(window))
+        return out
+
     fig, ax1 = plt.subplots(figsize=(10, 5))
-    ax1.plot(ts, smooth, color="tab:blue", label="answers per second (2 s average)")
+    ax1.plot(ts, smoothed("requests"), color="tab:green", label="requests sent per second (2 s average)")
+    ax1.plot(ts, smoothed("ok"), color="tab:blue", alpha=0.6, label="answers per second (2 s average)")
     ax1.axhline(rpm / 60, color="tab:blue", linestyle=":", label=f"rpm / 60 = {rpm / 60:.1f}/s")
     ax1.set_xlabel("seconds since the first request")
-    ax1.set_ylabel("answers per second")
+    ax1.set_ylabel("per second")
     ax2 = ax1.twinx()
     ax2.plot(ts, [s["in_flight"] for s in series], color="tab:orange", label="requests in flight (simulator)")
     if limits:
