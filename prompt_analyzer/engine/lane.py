@@ -67,7 +67,8 @@ class Lane:
         silence leaves it to the answers (a bad key is the first call's to report)."""
         s = self.settings
         lister = getattr(self.provider, "list_models", None)
-        if lister is None or (s.rpm is not None and s.tpm is not None):
+        if lister is None or not getattr(self.provider, "states_limits", False) or (
+                s.rpm is not None and s.tpm is not None):
             return
         try:
             async with asyncio.timeout(timeout_s):

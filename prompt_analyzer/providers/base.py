@@ -65,6 +65,7 @@ class BaseProvider(ABC):
 
     name: str
     model: str
+    states_limits = True  # the provider states its rate limits in its answers' headers (ratelimit_headers)
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         self.settings = settings

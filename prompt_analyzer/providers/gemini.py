@@ -52,6 +52,8 @@ def is_key_error(details: Any) -> bool:
 class GeminiProvider(BaseProvider):
     """One ``genai.Client`` over one pooled ``httpx.AsyncClient`` for the run."""
 
+    states_limits = False  # only a 429's body names the quota
+
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
         self._http = httpx.AsyncClient(**self.http_options(httpx))

@@ -27,6 +27,8 @@ MODELS_PATH = "/router/v1/models"
 class PerplexityProvider(BaseProvider):
     """One pooled ``httpx.AsyncClient`` for the run; Bearer auth."""
 
+    states_limits = False  # no rate-limit headers
+
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
         n = self.pool_size
