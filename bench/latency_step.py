@@ -75,7 +75,8 @@ def main() -> None:
                         continue
                     now = time.time()
                     o = st["platforms"]["openai"]
-                    samples.append({"t": now, "ok": int(o.get("ok", 0)), "in_flight": int(o.get("in_flight", 0)),
+                    samples.append({"t": now, "ok": int(o.get("ok", 0)),
+                                    "in_flight": int(st.get("in_flight", {}).get("openai", 0)),
                                     "429": int(o.get("429", 0)), "requests": int(o.get("requests", 0))})
                     first = first or st.get("first_request_at")
                     if first and not stepped and now - first >= args.step_at:

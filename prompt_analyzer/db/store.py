@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..statuses import BatchStatus
 
 Row = dict[str, Any]
+_TABLE_KINDS = ["r", "p"]  # pg_class.relkind of tables: ordinary and partitioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,8 +629,9 @@ class Store:
         """Tables of the schemas in the search path with row level security off (Supabase exposes them)."""
         rows = await self.fetchall(
             """SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-               WHERE c.relkind IN ('r', 'p') AND NOT c.relrowsecurity AND n.nspname = ANY(current_schemas(false))
-               ORDER BY 1""")
+               WHERE c.relkind = ANY(%s::"char"[]) AND NOT c.relrowsecurity
+                 AND n.nspname = ANY(current_schemas(false))
+               ORDER BY 1""", (_TABLE_KINDS,))
         return [str(r["name"]) for r in rows]
 
     async def reserve_daily(self, platform: str, day: date, want: int, rpd: int) -> int:

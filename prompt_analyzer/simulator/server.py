@@ -79,6 +79,7 @@ class SimState:
     fault_hits: dict[tuple[str, str, str], int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     first_request_at: float | None = None  # epoch seconds of the first API request since the last reset
+    in_flight: Counter[str] = field(default_factory=Counter)  # admitted, not answered yet (a gauge)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     fault_rng: random.Random = field(default_factory=random.Random)
     latency_rng: random.Random = field(default_factory=random.Random)
@@ -117,6 +118,7 @@ class SimState:
             "answered": {p: dict(a) for p, a in self.answered.items()},
             "uptime_s": round(time.monotonic() - self.started, 3),
             "first_request_at": self.first_request_at,
+            "in_flight": {p: self.in_flight[p] for p in SIM_PLATFORMS},
         }
 
     def pick_fault(self, platform: str, prompt: str, ps: PlatformSim) -> str | None:
@@ -218,7 +220,7 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
             return _json(429, payload, {**base_headers, **headers})
 
     fault = state.pick_fault(platform, call.prompt, ps)
-    counts["in_flight"] += 1  # admitted and not answered yet (a gauge: stats show it now)
+    state.in_flight[platform] += 1
     try:
         if fault is not None:
             counts[f"fault:{fault}"] += 1
@@ -238,7 +240,7 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
             counts["cancelled"] += 1
         raise
     finally:
-        counts["in_flight"] -= 1
+        state.in_flight[platform] -= 1
     counts["ok"] += 1
     answered = state.answered[platform]
     h = prompt_hash(call.prompt)
