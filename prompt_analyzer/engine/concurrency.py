@@ -46,7 +46,7 @@ class AdjustableLimit:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit!r}")
         self._refresh = refresh
-        self._refreshed = 0.0  # when refresh last ran (one waiter a period does it, not each)
+        self._ticker: asyncio.Task[None] | None = None  # calls refresh while anyone waits (one per limit)
         self._limit = limit
         self._held = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
@@ -73,16 +73,10 @@ class AdjustableLimit:
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
+        if self._refresh is not None and (self._ticker is None or self._ticker.done()):
+            self._ticker = asyncio.ensure_future(self._tick())
         try:
-            while True:
-                done, _ = await asyncio.wait({fut}, timeout=REFRESH_S)
-                if done:
-                    fut.result()
-                    return
-                now = time.monotonic()
-                if self._refresh is not None and now - self._refreshed >= REFRESH_S:
-                    self._refreshed = now
-                    self._refresh()  # may raise the limit, which grants this waiter its slot
+            await fut
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self.release()  # granted in the same instant it was cancelled: give the slot back
@@ -91,6 +85,12 @@ class AdjustableLimit:
                 with contextlib.suppress(ValueError):
                     self._waiters.remove(fut)
             raise
+
+    async def _tick(self) -> None:
+        """While calls wait, recompute the limit every :data:`REFRESH_S` (one timer, not one per waiter)."""
+        while self._waiters and self._refresh is not None:
+            await asyncio.sleep(REFRESH_S)
+            self._refresh()  # may raise the limit, which grants waiters their slots
 
     def release(self) -> None:
         if self._held <= 0:
