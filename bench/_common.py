@@ -79,7 +79,7 @@ def machine(db_url: str = ADMIN_URL) -> dict[str, Any]:
         "python": platform.python_version(),
         "postgresql": pg,
         "os": platform.platform(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],  # 1, 5, 15 min: the machine is shared
         "code": code_version(),
         "command": " ".join(shlex.quote(a) for a in [Path(PY).name, *sys.argv]),
     }
@@ -150,6 +150,15 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def put_sim_config(sim: Simulator, config: Mapping[str, Any]) -> None:
+    """Replace the running simulator's configuration (``PUT /_sim/config``), e.g. a latency step."""
+    import urllib.request
+
+    req = urllib.request.Request(f"{sim.root}/_sim/config", data=json.dumps(config).encode(), method="PUT",
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=10).read()
 
 
 def sim_counts(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, dict[str, int]]:
@@ -250,6 +259,7 @@ class ChildRun:
     stdout: str
     stderr_tail: str
     samples: list[tuple[float, float]] = field(default_factory=list)  # (t, rss MB)
+    started_epoch: float = 0.0  # time.time() just before the child was started (first-request latency)
     pg_cpu_s: float = 0.0  # our database's backends, last sample before exit
     system_busy_s: float = 0.0  # every process on the machine, from /proc/stat
     summary: dict[str, Any] | None = None
@@ -285,6 +295,7 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
     err_f = tempfile.TemporaryFile("w+")
     busy0 = _busy_jiffies()
     t0 = time.monotonic()
+    started_epoch = time.time()
     proc = subprocess.Popen(list(cmd), cwd=ROOT, env=dict(env), stdout=out_f, stderr=err_f)
     samples: list[tuple[float, float]] = []
     pg_cpu: dict[int, float] = {}
@@ -329,6 +340,7 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
     r = ChildRun(
         cmd=list(cmd), returncode=proc.returncode, wall_s=wall, cpu_user_s=ru.ru_utime, cpu_sys_s=ru.ru_stime,
         maxrss_mb=ru.ru_maxrss / 1024, stdout=stdout, stderr_tail=stderr[-3000:], samples=samples,
+        started_epoch=started_epoch,
         pg_cpu_s=sum(pg_cpu[p] - pg_start.get(p, 0.0) for p in pg_cpu),
         system_busy_s=_busy_jiffies() - busy0,
     )

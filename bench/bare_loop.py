@@ -41,7 +41,7 @@ async def main_async(prompts: list[str]) -> dict[str, Any]:
                 except ProviderError:
                     st["error"] += 1
 
-        await asyncio.gather(*(worker() for _ in range(settings.platform(p).max_concurrency)))
+        await asyncio.gather(*(worker() for _ in range(settings.platform(p).max_concurrency or 50)))
 
     t0 = time.monotonic()
     await asyncio.gather(*(lane(p) for p in names))

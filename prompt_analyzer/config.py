@@ -94,8 +94,19 @@ def _auto_is_none(value: Any) -> Any:
     return value
 
 
+def _auto_number(value: Any) -> Any:
+    if value == "auto":
+        return None
+    if isinstance(value, str):
+        raise ValueError(f'must be "auto" or a positive number, got {value!r}')
+    return value
+
+
 PositiveInt = Annotated[int, Strict(), Field(gt=0)]
 PositiveFloat = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+# "auto" (held as None): learned at run time (limits from the provider's headers, in-flight from latency)
+AutoInt = Annotated[PositiveInt | None, BeforeValidator(_auto_is_none)]
+AutoFloat = Annotated[PositiveFloat | None, BeforeValidator(_auto_number)]
 NonNegativeFloat = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 Price = Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]  # USD: a number or a string such as "0.40"
 Flag = Annotated[bool, Strict()]
@@ -111,9 +122,15 @@ class PlatformSettings:
     kind: KindName | None = None  # the wire format and client (platforms.KINDS); None: the built-in's own
     enabled: Flag = True
     model: Name = ""
-    rpm: PositiveFloat = 60.0
-    tpm: PositiveInt | None = None
-    max_concurrency: PositiveInt = 20
+    # Limits: a number is an upper bound (a lower limit the provider states still wins); None ("auto"):
+    # the provider's stated limit (engine/limits.py), from ``auto_start_rpm`` until it states one.
+    rpm: AutoFloat = None
+    tpm: AutoInt = None
+    rpd: PositiveInt | None = None  # requests per day (UTC day), counted in the database across runs
+    auto_start_rpm: PositiveFloat = 60.0  # rpm = "auto": the pace before the provider states a limit
+    # In flight: None ("auto") follows rate x observed latency (engine/concurrency.py), capped below.
+    max_concurrency: AutoInt = None
+    max_concurrency_cap: PositiveInt = 256
     timeout_s: PositiveFloat = 120.0
     max_attempts: PositiveInt = 4
     web_search: Flag = True

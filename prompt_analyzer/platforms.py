@@ -55,21 +55,21 @@ KINDS: Mapping[str, Kind] = MappingProxyType({k.name: k for k in (
     Kind("openai-chat", "openai_chat:OpenAIChatProvider", needs_base_url=True, sim_path="/openai-chat/v1"),
 )})
 
-# Conservative tier-1-ish defaults: a run is bound by these, so users raise them to their tier.
+# Conservative tier-1-ish paces for rpm = "auto" (the default) until the provider states its limit.
 BUILTINS: Mapping[str, Builtin] = MappingProxyType({b.name: b for b in (
     Builtin("openai", "openai", ("OPENAI_API_KEY",), "OPENAI_BASE_URL",
-            {"model": "gpt-4.1-mini", "rpm": 500.0, "max_concurrency": 50}),
+            {"model": "gpt-4.1-mini", "auto_start_rpm": 500.0}),
     # google-genai prefers GOOGLE_API_KEY when both are set
     Builtin("gemini", "gemini", ("GOOGLE_API_KEY", "GEMINI_API_KEY"), "GOOGLE_GEMINI_BASE_URL",
-            {"model": "gemini-2.5-flash-lite", "rpm": 300.0, "max_concurrency": 50}),
+            {"model": "gemini-2.5-flash-lite", "auto_start_rpm": 300.0}),
     Builtin("claude", "claude", ("ANTHROPIC_API_KEY",), "ANTHROPIC_BASE_URL",
-            {"model": "claude-haiku-4-5", "rpm": 50.0, "max_concurrency": 20}),
+            {"model": "claude-haiku-4-5", "auto_start_rpm": 50.0}),
     Builtin("perplexity", "perplexity", ("PERPLEXITY_API_KEY",), "PERPLEXITY_BASE_URL",
-            {"model": "sonar-pro", "rpm": 50.0, "max_concurrency": 20}),
+            {"model": "sonar-pro", "auto_start_rpm": 50.0}),
 )})
 
 # A platform of the user's own: its kind's conservative defaults until configured otherwise.
-DECLARED_DEFAULTS: Mapping[str, Any] = MappingProxyType({"rpm": 60.0, "max_concurrency": 10})
+DECLARED_DEFAULTS: Mapping[str, Any] = MappingProxyType({"auto_start_rpm": 60.0})
 
 BUILTIN_NAMES: tuple[str, ...] = tuple(BUILTINS)
 

@@ -111,8 +111,26 @@ class Reporter:
                 f"  {name}: success={p['success']} error={p['error']} pending={p['pending'] + p['processing']} "
                 f"tokens={p['tokens']} cost=${p['cost_usd']:.4f} p50={_ms(p['p50_ms'])} p95={_ms(p['p95_ms'])}{extra}"
             )
+            if p.get("limits"):
+                self.line(f"    limits: {limits_text(p['limits'])}")
             for e in p["top_errors"]:
                 self.line(f"    {e['count']} x {e['class']}: {e['message']}")
+
+
+def limits_text(limits: dict[str, Any]) -> str:
+    """The limits a platform ran under, on one line: ``1,200 rpm (stated), 80,000 input tpm (stated), ...``."""
+    parts = []
+    if "rpm" in limits:
+        parts.append(f"{limits['rpm']:,.0f} rpm ({limits.get('rpm_source', '?')})")
+    for key, label in (("tpm", "tpm"), ("input_tpm", "input tpm"), ("output_tpm", "output tpm")):
+        if key in limits:
+            parts.append(f"{limits[key]:,.0f} {label} ({limits.get('tpm_source', '?')})")
+    if "rpd" in limits:
+        parts.append(f"{limits['rpd']:,} rpd")
+    if "in_flight_limit" in limits:
+        how = "auto" if limits.get("max_concurrency") == "auto" else "fixed"
+        parts.append(f"in flight <= {limits['in_flight_limit']} ({how})")
+    return ", ".join(parts) or "-"
 
 
 def _ms(v: Any) -> str:
@@ -182,6 +200,8 @@ class LiveReporter(Reporter):
             f"total cost ${report['cost_usd']:.4f}{dur}"
         )
         for name, p in report["platforms"].items():
+            if p.get("limits"):
+                self.console.print(Text.assemble("  ", (_plain(name), "bold"), f" limits: {limits_text(p['limits'])}"))
             for e in p["top_errors"]:
                 self.console.print(Text.assemble(
                     "  ", (_plain(name), "red"), f": {e['count']} x {_plain(e['class'])}: {_plain(e['message'])}"))

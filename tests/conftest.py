@@ -26,7 +26,7 @@ from prompt_analyzer.db.embedded import EmbeddedPostgres
 from prompt_analyzer.db.migrate import migrate
 
 TABLES = ("ai_response_citations, ai_responses, analysis_jobs, analysis_batches, prompt_tracking, "
-          "tracked_brands, ai_response_mentions, ai_response_scores, mention_score_runs")
+          "tracked_brands, ai_response_mentions, ai_response_scores, mention_score_runs, platform_daily_usage")
 
 
 @pytest.fixture(scope="session")

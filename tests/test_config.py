@@ -49,6 +49,25 @@ request_fee = 0.0
     assert o.input_price_per_mtok == Decimal("0.4") and o.configured
 
 
+def test_limits_default_to_auto_and_accept_auto(tmp_path: Path) -> None:
+    """Issue 12: nothing to tune; "auto" (held as None) is the default, a number is a bound."""
+    s = load_settings(write(tmp_path, """
+[platforms.openai]
+rpm = "auto"
+tpm = "auto"
+max_concurrency = "auto"
+max_concurrency_cap = 64
+rpd = 10000
+[platforms.claude]
+rpm = 4000.5
+max_concurrency = 30
+"""), env={})
+    o, c, g = s.platform("openai"), s.platform("claude"), s.platform("gemini")
+    assert (o.rpm, o.tpm, o.max_concurrency, o.max_concurrency_cap, o.rpd) == (None, None, None, 64, 10000)
+    assert (c.rpm, c.max_concurrency) == (4000.5, 30)
+    assert (g.rpm, g.tpm, g.max_concurrency, g.rpd, g.auto_start_rpm) == (None, None, None, None, 300.0)
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -113,13 +132,17 @@ def test_nan_and_inf_are_refused_naming_the_key(tmp_path: Path, text: str, needl
         ("[platforms.bard]\n", "platforms.bard: unknown platform (known: openai, gemini, claude, perplexity)"),
         ("[run]\npage_sise = 5\n", "run.page_sise: unknown key (known: backoff_base_s, "),
         ("[database]\npoolmax = 5\n", "database.poolmax: unknown key (known: pool_max, pooler)"),
-        ("[platforms.openai]\nrpmm = 5\n", "platforms.openai.rpmm: unknown key (known: api, api_key_env, base_url, "),
+        ("[platforms.openai]\nrpmm = 5\n",
+         "platforms.openai.rpmm: unknown key (known: api, api_key_env, auto_start_rpm, base_url, "),
         ("[platforms.openai]\nname = \"x\"\n", "platforms.openai.name: unknown key"),
         ("[platforms.openai.extra]\nx = 1\n", "platforms.openai.extra: unknown key"),
         ("run = 5\n", "run: must be a table"),
         ("[platforms]\nopenai = 5\n", "platforms.openai: must be a table"),
         ("[run]\npage_size = \"5\"\n", "run.page_size: expected int, got str '5'"),
-        ("[platforms.openai]\nrpm = \"5\"\n", "platforms.openai.rpm: expected int or float, got str '5'"),
+        ("[platforms.openai]\nrpm = \"5\"\n", "platforms.openai.rpm: must be \"auto\" or a positive number, got '5'"),
+        ("[platforms.openai]\nmax_concurrency = \"lots\"\n",
+         "platforms.openai.max_concurrency: must be \"auto\" or a positive integer, got 'lots'"),
+        ("[platforms.openai]\nrpd = 0\n", "platforms.openai.rpd: must be > 0, got 0"),
         ("[platforms.openai]\nenabled = 1\n", "platforms.openai.enabled: expected bool, got int 1"),
         ("[platforms.openai]\nmodel = \" \"\n", "platforms.openai.model: must not be empty"),
         ("[platforms.openai]\nrequest_fee = \"abc\"\n", "platforms.openai.request_fee: not a number: 'abc'"),

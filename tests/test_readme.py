@@ -96,6 +96,6 @@ def test_the_lock_matches_pyproject() -> None:
         return m.group(1).lower().replace("_", "-"), m.group(3).replace(" ", "")
 
     wanted = {norm(r) for r in project["dependencies"]}
-    wanted |= {norm(r) for r in project["optional-dependencies"]["test"]}
+    wanted |= {norm(r) for group in project["optional-dependencies"].values() for r in group}
     locked = {(r["name"], r.get("specifier", "")) for r in me["metadata"]["requires-dist"]}
     assert wanted == locked, "run `uv lock` after changing dependencies in pyproject.toml"

@@ -1,7 +1,7 @@
 """The `analyze` command: parse, call the engine, render.  No SQL, no wire formats.
 
 One module per command group (typer's one-file-per-command layout): :mod:`.run` (run, prompt, rerun,
-status), :mod:`.collect` (batch mode's ``collect``), :mod:`.demo`, :mod:`.prompts` (``prompts ...``),
+status), :mod:`.collect` (batch mode's ``collect``), :mod:`.demo`, :mod:`.doctor`, :mod:`.prompts` (``prompts ...``),
 :mod:`.db` (``db migrate``), :mod:`.brands` (``brands ...``), :mod:`.score`; :mod:`._exec` maps failures
 to one line and the contract's exit code and handles signals; :mod:`._context` is what an invocation
 carries in typer's ``ctx.obj``.
@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import brands, collect, db, demo, prompts, report, run, score
+from . import brands, collect, db, demo, doctor, prompts, report, run, score
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -39,6 +39,7 @@ app.command()(run.status)
 app.command()(collect.collect)
 app.command()(demo.demo)
 app.command()(report.report)
+app.command()(doctor.doctor)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 app.add_typer(brands.app, name="brands")

@@ -29,6 +29,7 @@ from ..engine.service import (
     usable_platforms,
 )
 from ..prompts import parse_platforms
+from ..providers import preload
 from ..providers.pricing import usd_amount
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, invocation
@@ -230,6 +231,7 @@ def run(
 
     async def run_batch() -> int:
         s = inv.load_settings()
+        preload(s.platform(p).kind_name for p in (platforms or s.platform_names) if s.platform(p).enabled)
         async with database(inv) as db:
             try:
                 prep = await prepare_run(

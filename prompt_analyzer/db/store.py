@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..statuses import BatchStatus, ErrorClass
 
 Row = dict[str, Any]
+_TABLE_KINDS = ["r", "p"]  # pg_class.relkind of tables: ordinary and partitioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -740,6 +741,60 @@ class Store:
             (batch_id, ErrorClass.BUDGET_EXHAUSTED),
         )
         return int(row["n"]) if row else 0
+    # ------------------------------------------------------------------------------- limits
+
+    async def save_batch_limits(self, batch_id: uuid.UUID, limits: dict[str, Any]) -> None:
+        """The limits in force by platform when the batch last ran (merged over earlier runs' platforms)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE analysis_batches SET limits = limits || %s::jsonb, updated_at = now() WHERE id = %s",
+                (json.dumps(limits), batch_id),
+            )
+
+    async def batch_limits(self, batch_id: uuid.UUID) -> dict[str, Any]:
+        row = await self.fetchone("SELECT limits FROM analysis_batches WHERE id = %s", (batch_id,))
+        return dict(row["limits"] or {}) if row else {}
+
+    async def tables_without_rls(self) -> list[str]:
+        """Tables of the schemas in the search path with row level security off (Supabase exposes them)."""
+        rows = await self.fetchall(
+            """SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE c.relkind = ANY(%s::"char"[]) AND NOT c.relrowsecurity
+                 AND n.nspname = ANY(current_schemas(false))
+               ORDER BY 1""", (_TABLE_KINDS,))
+        return [str(r["name"]) for r in rows]
+
+    async def reserve_daily(self, platform: str, day: date, want: int, rpd: int) -> int:
+        """Take up to ``want`` of ``platform``'s requests of ``day`` without passing ``rpd``; returns how
+        many were granted (0: the day's quota is spent).  Concurrent callers serialise on the row lock."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                """INSERT INTO platform_daily_usage (platform, day) VALUES (%s, %s)
+                   ON CONFLICT (platform, day) DO NOTHING""", (platform, day))
+            cur = await conn.execute(
+                "SELECT requests FROM platform_daily_usage WHERE platform = %s AND day = %s FOR UPDATE",
+                (platform, day))
+            row = await cur.fetchone()
+            used = int(row["requests"]) if row else 0
+            granted = max(0, min(want, rpd - used))
+            if granted:
+                await conn.execute(
+                    """UPDATE platform_daily_usage SET requests = requests + %s, updated_at = now()
+                       WHERE platform = %s AND day = %s""", (granted, platform, day))
+            return granted
+
+    async def give_back_daily(self, platform: str, day: date, n: int) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                """UPDATE platform_daily_usage SET requests = GREATEST(0, requests - %s), updated_at = now()
+                   WHERE platform = %s AND day = %s""",
+                (n, platform, day),
+            )
+
+    async def daily_usage(self, platform: str, day: date) -> int:
+        row = await self.fetchone(
+            "SELECT requests FROM platform_daily_usage WHERE platform = %s AND day = %s", (platform, day))
+        return int(row["requests"]) if row else 0
 
     # ------------------------------------------------------------------------------- reports
 

@@ -211,7 +211,11 @@ def _lane_duration(settings: PlatformSettings, calls: int, tokens: float, latenc
     """Seconds for one platform's calls at its limits: calls go out one per slot of the slowest limit."""
     if calls == 0:
         return 0.0, "none"
-    per_call = {"rpm": 60.0 / settings.rpm, "concurrency": latency_s / settings.max_concurrency}
+    # rpm = "auto": the pace before the provider states its limit (a stated one is usually higher, so the
+    # duration is then an upper bound); max_concurrency = "auto" follows rate x latency up to its cap.
+    rpm = settings.rpm or settings.auto_start_rpm
+    in_flight = settings.max_concurrency or settings.max_concurrency_cap
+    per_call = {"rpm": 60.0 / rpm, "concurrency": latency_s / in_flight}
     if settings.tpm:
         per_call["tpm"] = tokens / calls * 60.0 / settings.tpm
     bound = max(per_call, key=lambda k: per_call[k])

@@ -7,7 +7,7 @@ stays a plain dict at run time, and mypy checks every producer and reader.
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 # "class" is a Python keyword, hence the functional syntax.
 TopErrorEntry = TypedDict("TopErrorEntry", {"class": str | None, "message": str | None, "count": int})
@@ -35,6 +35,7 @@ class PlatformFigures(TypedDict):
     attempts: int
     top_errors: list[TopErrorEntry]
     run: NotRequired[RunFigures]
+    limits: NotRequired[dict[str, Any]]  # the limits in force when the batch last ran (engine/limits.py)
 
 
 class BatchReport(TypedDict):

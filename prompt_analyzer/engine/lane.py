@@ -1,4 +1,4 @@
-"""A platform's lane: its client, pacer, token budget, circuit breaker and in-flight limit."""
+"""A platform's lane: its client, limits (pacer, token budgets, in-flight limit), breaker and daily quota."""
 
 from __future__ import annotations
 
@@ -7,38 +7,75 @@ import contextlib
 from dataclasses import dataclass, field
 
 from ..config import PlatformSettings
-from ..providers import Provider
+from ..providers import Provider, ProviderError
 from .breaker import CircuitBreaker
-from .pacing import Pacer, TokenBudget
+from .concurrency import AdjustableLimit
+from .limits import DailyQuota, LaneLimits
+from .pacing import RateLimiter, TokenLimiter
+
+PROBE_TIMEOUT_S = 5.0
 
 
 @dataclass
 class Lane:
     settings: PlatformSettings
     provider: Provider
-    pacer: Pacer
-    limit: asyncio.Semaphore
+    limits: LaneLimits
     breaker: CircuitBreaker
-    budget: TokenBudget | None = None
-    avg_output_tokens: float = 400.0  # for the token budget's estimate of a call
+    daily: DailyQuota | None = None  # rpd
+    avg_output_tokens: float = 400.0  # for the token budgets' estimate of a call
+    avg_input_tokens: float = 0.0  # billed input (search results included), once answers tell
     halted: asyncio.Event = field(default_factory=asyncio.Event)  # the run stops, or the breaker opened
 
     @property
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def pacer(self) -> RateLimiter:
+        return self.limits.pacer
+
+    @property
+    def limit(self) -> AdjustableLimit:
+        return self.limits.limit
+
+    @property
+    def budget(self) -> TokenLimiter | None:
+        return self.limits.budget
+
+    @property
+    def workers(self) -> int:
+        """Worker tasks of a lane schedule: enough for the largest in-flight limit the lane may take."""
+        return self.settings.max_concurrency or self.settings.max_concurrency_cap
+
     @classmethod
-    def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int) -> Lane:
+    def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int,
+             daily: DailyQuota | None = None) -> Lane:
         halted = asyncio.Event()
         return cls(
             settings=settings,
             provider=provider,
-            pacer=Pacer(settings.rpm),
-            limit=asyncio.Semaphore(settings.max_concurrency),
+            limits=LaneLimits(settings),
             breaker=CircuitBreaker(breaker_threshold, on_open=halted.set),
-            budget=TokenBudget(settings.tpm) if settings.tpm else None,
+            daily=daily,
             halted=halted,
         )
+
+    async def probe_limits(self, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        """With a limit on "auto", ask the provider's models list (free) for the limits it states, so the
+        first calls are paced by them rather than by the conservative start.  Best effort: a failure or
+        silence leaves it to the answers (a bad key is the first call's to report)."""
+        s = self.settings
+        lister = getattr(self.provider, "list_models", None)
+        if lister is None or not getattr(self.provider, "states_limits", False) or (
+                s.rpm is not None and s.tpm is not None):
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                listed = await lister()
+        except (TimeoutError, ProviderError):
+            return
+        self.limits.observe(listed.limits)
 
     async def sleep(self, seconds: float) -> bool:
         """Sleep unless the lane halts first (a stop, or its breaker opening); True if it slept it all.
@@ -51,8 +88,15 @@ class Lane:
         return not self.halted.is_set()
 
     def estimate_tokens(self, prompt: str) -> int:
-        return len(prompt) // 4 + int(self.avg_output_tokens)
+        return self.estimate_input(prompt) + int(self.avg_output_tokens)
+
+    def estimate_input(self, prompt: str) -> int:
+        return max(len(prompt) // 4, int(self.avg_input_tokens))
 
     def observed_output(self, tokens: int | None) -> None:
         if tokens:
             self.avg_output_tokens = 0.9 * self.avg_output_tokens + 0.1 * tokens
+
+    def observed_input(self, tokens: int | None) -> None:
+        if tokens:
+            self.avg_input_tokens = (0.9 * self.avg_input_tokens + 0.1 * tokens) if self.avg_input_tokens else tokens

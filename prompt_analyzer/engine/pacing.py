@@ -12,16 +12,45 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from asyncio_throttle import Throttler
 
 Sleep = Callable[[float], Awaitable[object]]
 
 
+class RateLimiter(Protocol):
+    """What a lane needs of its pacer (this module's :class:`Pacer`, or one shared by several workers)."""
+
+    rpm: float
+
+    async def acquire(self, sleep: Sleep = ...) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+    def set_rpm(self, rpm: float) -> float: ...
+
+
+class TokenLimiter(Protocol):
+    """What a lane needs of a token budget (:class:`TokenBudget`, or one shared by several workers)."""
+
+    tpm: float
+
+    async def reserve(self, tokens: int | float, sleep: Sleep = ...) -> float: ...
+
+    def correct(self, estimated: int | float, actual: int | float) -> None: ...
+
+    def set_tpm(self, tpm: float) -> float: ...
+
+
 class Pacer(Throttler):
-    def __init__(self, rpm: float, *, headroom: float = 0.995) -> None:
+    def __init__(self, rpm: float, *, headroom: float = 0.995, ceiling: float | None = None) -> None:
+        """``ceiling``: the configured upper bound :meth:`set_rpm` never exceeds (None: none)."""
         # One call per interval: evenly spaced, never a burst.  ``headroom`` keeps us a hair under the
         # limit so network jitter cannot bunch two calls into one of the provider's windows.
+        self.headroom = headroom
+        self.ceiling = ceiling
+        rpm = min(rpm, ceiling) if ceiling else rpm
         super().__init__(rate_limit=1, period=60.0 / (rpm * headroom))
         self.rpm = rpm
         self._lock = asyncio.Lock()
@@ -32,6 +61,17 @@ class Pacer(Throttler):
     @property
     def interval(self) -> float:
         return float(self.period)
+
+    def set_rpm(self, rpm: float) -> float:
+        """A learned limit: the pace from the next slot on, never above the ceiling; returns the rpm in
+        force.  The slot already promised keeps its time: a change never releases a burst."""
+        if rpm <= 0:
+            raise ValueError(f"rpm must be > 0, got {rpm!r}")
+        rpm = min(rpm, self.ceiling) if self.ceiling else rpm
+        if rpm != self.rpm:
+            self.rpm = rpm
+            self.period = 60.0 / (rpm * self.headroom)
+        return self.rpm
 
     async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
         """Wait for the next slot.  ``sleep`` may end early (a stop): the caller checks why it woke."""
@@ -63,12 +103,29 @@ class TokenBudget:
     ``rate x elapsed + capacity`` (plus the calls still in flight).
     """
 
-    def __init__(self, tpm: int) -> None:
-        self.rate = tpm / 60.0
+    def __init__(self, tpm: float, *, ceiling: float | None = None) -> None:
+        """``ceiling``: the configured upper bound :meth:`set_tpm` never exceeds (None: none)."""
+        self.ceiling = ceiling
+        self.tpm = min(tpm, ceiling) if ceiling else tpm
+        self.rate = self.tpm / 60.0
         self.capacity = max(self.rate, 1.0)
         self.level = self.capacity  # below zero: tokens billed beyond what was reserved, still owed
         self._stamp = time.monotonic()
         self._lock = asyncio.Lock()
+
+    def set_tpm(self, tpm: float) -> float:
+        """A learned limit (never above the ceiling); returns the tpm in force.  What the bucket holds is
+        kept (at most the new capacity), so a change neither forgives a debt nor grants a burst."""
+        if tpm <= 0:
+            raise ValueError(f"tpm must be > 0, got {tpm!r}")
+        tpm = min(tpm, self.ceiling) if self.ceiling else tpm
+        if tpm != self.tpm:
+            self._refill()
+            self.tpm = tpm
+            self.rate = tpm / 60.0
+            self.capacity = max(self.rate, 1.0)
+            self.level = min(self.level, self.capacity)
+        return self.tpm
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -85,8 +142,10 @@ class TokenBudget:
         need = self.taken(tokens)
         async with self._lock:
             self._refill()
-            if self.level < need:
-                await sleep((need - self.level) / self.rate)
+            # Again after each wait: an answer billed meanwhile may have put the bucket in debt.
+            while self.level < need:
+                if await sleep((need - self.level) / self.rate) is False:
+                    break  # halted (a stop): the caller checks why it woke
                 self._refill()
             self.level -= need
         return need

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 
 from ..backoff import Backoff
@@ -26,12 +27,25 @@ from ..redact import scrub
 from ..statuses import ErrorClass
 from .budget import CostBudget
 from .lane import Lane
+from .pacing import TokenLimiter
 from .progress import PlatformProgress
 from .record import Recorder, Spooled
 from .retry import quota_exhausted, retry_after, should_retry, wait_seconds
 from .stopping import Stop
 
 log = logging.getLogger("prompt_analyzer.engine")
+
+
+def _total(r: ProviderResult) -> int | None:
+    return r.total_tokens
+
+
+def _input(r: ProviderResult) -> int | None:
+    return r.input_tokens
+
+
+def _output(r: ProviderResult) -> int | None:
+    return r.output_tokens
 
 
 class _NotSent(Exception):
@@ -127,39 +141,67 @@ class PairCall:
     async def _call(self) -> ProviderResult:
         lane, pp = self.lane, self.pp
         assert self.response_id is not None
-        estimate = lane.estimate_tokens(self.pair.prompt_text)
-        if lane.budget is not None:
-            await lane.budget.reserve(estimate, lane.sleep)
+        if lane.daily is not None and not await lane.daily.take():
+            self._daily_gone()
+            await self.rec.unclaim(self.response_id)
+            raise _NotSent
+        taken = await self._reserve_tokens()
         await lane.pacer.acquire(lane.sleep)
         # The last moment before the request: a stop, an auth error or a quota gone while this call
         # waited for its slot means it must not leave.
         if self.stop.requested or lane.breaker.open:
             await self.rec.unclaim(self.response_id)
+            if lane.daily is not None:
+                lane.daily.unspent()
             raise _NotSent
         self.attempts += 1
         pp.calls += 1
         pp.in_flight += 1
+        sent = lane.limits.sent()
         try:
             result = await lane.provider.ask(self.pair.prompt_text)
         except RateLimited as e:
+            lane.limits.done(sent, None)
             pp.rate_limited += 1
             self.errors.append(f"{e.error_class}: {e.message}")
-            if quota_exhausted(e):
+            if quota_exhausted(e) or (e.limits is not None and e.limits.rpd):
                 self._quota_gone(e)
                 raise QuotaExhausted(e.message, retry_after=e.retry_after, status=e.status,
                                      request_id=e.request_id) from None
+            lane.limits.rate_limited(e.limits)
             # Rate limiting slows the whole platform (as hinted, or backing off); it never fails it.
             lane.pacer.pause(wait_seconds(e, self.attempts, base=self.run_settings.backoff_base_s,
                                           cap=self.run_settings.backoff_max_s))
             raise
         except ProviderError as e:
+            lane.limits.done(sent, None)
+            lane.limits.observe(e.limits)
             self.errors.append(f"{e.error_class}: {e.message}")
             raise
         finally:
             pp.in_flight -= 1
-        if lane.budget is not None and result.total_tokens is not None:
-            lane.budget.correct(estimate, result.total_tokens)
+        lane.limits.observe(result.limits)
+        lane.limits.done(sent, result.latency_ms / 1000.0)
+        for budget, estimate, actual in taken:
+            billed = actual(result)
+            if billed is not None:
+                budget.correct(estimate, billed)
         return result
+
+    async def _reserve_tokens(self) -> list[tuple[TokenLimiter, int, Callable[[ProviderResult], int | None]]]:
+        """Each token budget in force takes the call's estimate (total; Anthropic: input and output)."""
+        lane, prompt = self.lane, self.pair.prompt_text
+        limits = lane.limits
+        taken: list[tuple[TokenLimiter, int, Callable[[ProviderResult], int | None]]] = []
+        for budget, estimate, actual in (
+            (limits.budget, lane.estimate_tokens(prompt), _total),
+            (limits.input_budget, lane.estimate_input(prompt), _input),
+            (limits.output_budget, int(lane.avg_output_tokens), _output),
+        ):
+            if budget is not None:
+                await budget.reserve(estimate, lane.sleep)
+                taken.append((budget, estimate, actual))
+        return taken
 
     async def _record(self, result: ProviderResult) -> None:
         assert self.response_id is not None
@@ -181,6 +223,7 @@ class PairCall:
         self.pp.tokens += result.total_tokens or 0
         self.pp.cost += result.cost or 0
         self.lane.observed_output(result.output_tokens)
+        self.lane.observed_input(result.input_tokens)
         self.lane.breaker.success()
 
     async def _fail(self, exc: ProviderError) -> None:
@@ -200,6 +243,12 @@ class PairCall:
         if reason and not self.stop.requested and lane.breaker.trip(reason, ErrorClass.BUDGET_EXHAUSTED):
             log.warning("%s: %s; no more calls this run, its pairs are left for a run with a higher budget",
                         lane.name, reason, extra={"event": "budget_exhausted", "platform": lane.name})
+    def _daily_gone(self) -> None:
+        lane = self.lane
+        reason = f"quota exhausted: the day's {lane.settings.rpd:,} requests (rpd) are spent"
+        if lane.breaker.trip(reason, ErrorClass.QUOTA_EXHAUSTED):
+            log.warning("%s: %s; no more calls this run, its pairs are left for `analyze rerun`", lane.name,
+                        reason, extra={"event": "quota_exhausted", "platform": lane.name})
 
     def _quota_gone(self, exc: RateLimited) -> None:
         lane = self.lane

@@ -8,6 +8,7 @@ batch's status from all its pairs.  Stopping is :class:`~.stopping.Stop`'s; data
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -15,6 +16,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..analytics.scoring import score_after_run
@@ -29,6 +31,7 @@ from .budget import CostBudget
 from .dbcalls import RetryingCalls
 from .estimate import HISTORY_BATCHES
 from .lane import Lane
+from .limits import DailyQuota
 from .pair import PairCall
 from .progress import Outcome, PlatformProgress, Progress
 from .record import Recorder
@@ -79,10 +82,17 @@ class Runner:
     def _open_lanes(self) -> None:
         """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
         for name in self.platforms:
-            self.lanes[name] = Lane.open(self.settings.platform(name), self.provider_factory(name),
-                                         breaker_threshold=self.run.breaker_threshold)
+            ps = self.settings.platform(name)
+            self.lanes[name] = Lane.open(ps, self.provider_factory(name), breaker_threshold=self.run.breaker_threshold,
+                                         daily=self._daily(name, ps.rpd) if ps.rpd else None)
             if self.stop.requested:
                 self.lanes[name].halted.set()
+
+    def _daily(self, name: str, rpd: int) -> DailyQuota:
+        """``rpd`` counted per UTC day in the database (the day a run's reservation was made)."""
+        day = datetime.now(UTC).date()
+        return DailyQuota(rpd, lambda n: self.db(self.store.reserve_daily, name, day, n, rpd),
+                          lambda n: self.db(self.store.give_back_daily, name, day, n))
 
     async def aclose(self) -> None:
         await self.recorder.aclose()
@@ -121,6 +131,7 @@ class Runner:
             if not await lock.acquire():
                 raise BatchLocked(f"batch {batch.idempotency_key or batch_id} is being run by another process")
             self._open_lanes()
+            await asyncio.gather(*(lane.probe_limits() for lane in self.lanes.values()))
             # We hold the batch lock: whoever left pairs `processing` is gone.
             reclaimed = await self.db(self.store.expire_claims, batch_id, except_owner=self.owner)
             if reclaimed:
@@ -180,6 +191,14 @@ class Runner:
             except Exception:  # a bug must not take every platform down: the pair ends `interrupted`
                 log.exception("unexpected error on a %s pair; it is left for the next run", lane.name)
 
+    async def _save_limits(self, batch_id: uuid.UUID) -> None:
+        """Give back the day's unsent reservations; record the limits in force on the batch."""
+        for lane in self.lanes.values():
+            if lane.daily is not None:
+                await lane.daily.close()
+        await self.db(self.store.save_batch_limits, batch_id,
+                      {name: lane.limits.snapshot() for name, lane in self.lanes.items()})
+
     async def _finish(self, batch_id: uuid.UUID) -> Outcome:
         # What stopped the work decides the status; a signal arriving from here on changes nothing.
         stopped_by = self.interrupted_by
@@ -212,4 +231,5 @@ class Runner:
         await score_after_run(self.store.pool, batch_id)  # its answers' brand mentions; never fails the run
         for name, lane in self.lanes.items():
             self.progress.platforms[name].breaker = lane.breaker.reason
+        await self._save_limits(batch_id)
         return Outcome(batch=batch, progress=self.progress, interrupted_by=stopped_by)

@@ -2,7 +2,8 @@
 
 * :class:`LaneSchedule` (``prompt_concurrency = "auto"``, the default): each platform is a lane with
   its own producer (keyset pages of the batch's pairs still to do on that platform), as many workers as
-  its in-flight limit, and its pacer.  Lanes are independent: a slow or tightly limited platform never
+  its in-flight limit can reach (gated by that limit, which may change during the run), and its pacer.
+  Lanes are independent: a slow or tightly limited platform never
   holds the others back, and memory stays flat (at most one page plus the queue per lane).
 * :class:`PromptSchedule` (``prompt_concurrency = N``): N prompts in flight, each waiting for all its
   platforms, as the original service did.  Kept for comparison and for users who relied on it.
@@ -46,7 +47,7 @@ class LaneSchedule:
         return self.stop.requested or lane.breaker.open
 
     async def _lane(self, batch_id: uuid.UUID, lane: Lane) -> None:
-        workers = lane.settings.max_concurrency
+        workers = lane.workers  # the in-flight limit (lane.limit, adaptive) gates them in the runner
         queue: asyncio.Queue[PairWork | None] = asyncio.Queue(maxsize=workers * 2)
 
         async def produce() -> None:

@@ -231,6 +231,7 @@ async def batch_report(db: Database, batch: BatchRow, outcome: Outcome | None = 
     stats = {r["platform"]: r for r in await store.platform_stats(batch.id)}
     counts = await store.pair_counts(batch.id)
     errors = await store.top_errors(batch.id)
+    limits = await store.batch_limits(batch.id)
     platforms: dict[str, PlatformFigures] = {}
     for name in sorted(set(counts) | set(stats), key=lambda n: PLATFORMS.index(n) if n in PLATFORMS else 99):
         s, c = stats.get(name, {}), counts.get(name, {})
@@ -250,6 +251,8 @@ async def batch_report(db: Database, batch: BatchRow, outcome: Outcome | None = 
                 for e in errors if e["platform"] == name
             ][:3],
         }
+        if name in limits:
+            entry["limits"] = limits[name]
         if outcome is not None and name in outcome.progress.platforms:
             pp = outcome.progress.platforms[name]
             entry["run"] = {"calls": pp.calls, "rate_limited": pp.rate_limited, "retries": pp.retries,

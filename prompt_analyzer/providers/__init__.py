@@ -21,7 +21,9 @@ One place per policy:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from ..config import PlatformSettings
@@ -50,6 +52,7 @@ __all__ = [
     "RateLimited",
     "TransientError",
     "make_provider",
+    "preload",
     "scrub",
 ]
 
@@ -68,6 +71,22 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Close the connection pool."""
         ...
+
+
+def preload(kinds: Iterable[str]) -> threading.Thread:
+    """Import the clients of ``kinds`` in a background thread: their SDKs take a second or more to
+    import, which would otherwise all stand between the start of ``analyze run`` and its first request.
+    Meanwhile the main thread connects, checks the schema and creates the batch (mostly waiting on the
+    database).  Errors are left for :func:`make_provider` to raise where they can be reported."""
+
+    def work() -> None:
+        for name in dict.fromkeys(kinds):
+            with contextlib.suppress(Exception):
+                KINDS[name].client_class()
+
+    thread = threading.Thread(target=work, name="preload-clients", daemon=True)
+    thread.start()
+    return thread
 
 
 def make_provider(settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> Provider:

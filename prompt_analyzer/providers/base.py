@@ -36,10 +36,11 @@ from ..config import PlatformSettings
 from ..redact import scrub
 from .errors import AuthError, MalformedResponse, ProviderError, TransientError, error_for_status, one_line
 from .pricing import ModelPrice, compute_cost, price_for
+from .ratelimit_headers import StatedLimits, from_headers
 from .results import Answer, ProviderResult
 from .retry_hints import parse_retry_after, retry_from_message
 
-__all__ = ["BaseProvider", "Reply"]
+__all__ = ["BaseProvider", "ModelsList", "Reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,15 @@ class Reply:
 
     body: str | bytes
     request_id: str | None = None
+    headers: Mapping[str, str] | None = None  # for the rate limits the provider states (ratelimit_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsList:
+    """What the provider's models list said: the models our key may use and the limits it states."""
+
+    models: list[str]
+    limits: StatedLimits | None = None
 
 
 class BaseProvider(ABC):
@@ -55,6 +65,7 @@ class BaseProvider(ABC):
 
     name: str
     model: str
+    states_limits = True  # the provider states its rate limits in its answers' headers (ratelimit_headers)
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         self.settings = settings
@@ -74,7 +85,8 @@ class BaseProvider(ABC):
 
     @property
     def pool_size(self) -> int:
-        return max(1, int(self.settings.max_concurrency))
+        """The in-flight limit, or its ceiling when the engine sets it from latency ("auto")."""
+        return max(1, int(self.settings.max_concurrency or self.settings.max_concurrency_cap))
 
     def http_options(self, httpx_module: Any) -> dict[str, Any]:
         """Limits and timeout for the run's one pooled HTTP client, sized to the platform's in-flight
@@ -104,6 +116,10 @@ class BaseProvider(ABC):
     def parse(self, body: Any, request_id: str | None) -> Answer:
         """A decoded 200 body to an :class:`Answer`; raise bare-detail Malformed/Permanent errors."""
 
+    def stated_limits(self, headers: Mapping[str, str] | None, body: Any = None) -> StatedLimits | None:
+        """The limits an answer or an error states about our key (headers; Gemini overrides: its 429 body)."""
+        return from_headers(headers)
+
     def rate_limit_wait(self, headers: Mapping[str, str] | None, message: str, body: Any) -> float | None:
         """The wait a 429 asks for: Retry-After headers, else the provider's message text."""
         wait = parse_retry_after(headers)
@@ -111,6 +127,19 @@ class BaseProvider(ABC):
 
     async def aclose(self) -> None:  # pragma: no cover - overridden
         return None
+
+    async def models(self) -> ModelsList:
+        """The provider's models list through its SDK (free: no tokens; checks the key)."""
+        raise NotImplementedError(f"{type(self).__name__} has no models list")
+
+    async def list_models(self) -> ModelsList:
+        """:meth:`models`, its failures classified like a call's (an :class:`AuthError` for a bad key)."""
+        try:
+            return await self.models()
+        except ProviderError:
+            raise
+        except Exception as e:
+            raise self.classify(e) from None
 
     # ------------------------------------------------------------------ the call
 
@@ -124,7 +153,9 @@ class BaseProvider(ABC):
         except Exception as e:
             raise self.classify(e) from None
         latency_ms = max(0, int(round((time.perf_counter() - start) * 1000)))
-        return self.result(self.decode(reply.body), latency_ms=latency_ms, request_id=reply.request_id)
+        result = self.result(self.decode(reply.body), latency_ms=latency_ms, request_id=reply.request_id)
+        result.limits = self.stated_limits(reply.headers)
+        return result
 
     def classify(self, exc: Exception) -> ProviderError:
         """Any exception from :meth:`send` to one class of the tree."""
@@ -228,11 +259,13 @@ class BaseProvider(ABC):
         permanent: bool = False,
     ) -> ProviderError:
         """A non-200 answer; a 429 gets the wait :meth:`rate_limit_wait` reads from it."""
-        return error_for_status(
+        err = error_for_status(
             status, self.message(status, detail),
             retry_after=self.rate_limit_wait(headers, detail, body) if status == 429 else None,
             request_id=request_id, auth=auth, permanent=permanent,
         )
+        err.limits = self.stated_limits(headers, body)
+        return err
 
     def malformed(self, what: str, *, request_id: str | None = None) -> MalformedResponse:
         """A 200 we cannot use."""

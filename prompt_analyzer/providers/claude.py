@@ -17,7 +17,7 @@ import httpx2
 
 from ..config import PlatformSettings
 from . import anthropic_messages
-from .base import BaseProvider, Reply
+from .base import BaseProvider, ModelsList, Reply
 from .errors import ProviderError, error_text, response_excerpt
 from .json_fields import as_dict, as_str
 from .results import Answer
@@ -84,7 +84,12 @@ class ClaudeProvider(BaseProvider):
 
     async def send(self, prompt: str) -> Reply:
         raw = await self._client.messages.with_raw_response.create(**self.request_body(prompt))
-        return Reply(raw.http_response.text, raw.headers.get("request-id"))
+        return Reply(raw.http_response.text, raw.headers.get("request-id"), raw.headers)
+
+    async def models(self) -> ModelsList:
+        raw = await self._client.models.with_raw_response.list()
+        page = await raw.parse()
+        return ModelsList([m.id for m in page.data], self.stated_limits(raw.headers))
 
     def map_error(self, exc: Exception) -> ProviderError | None:
         """``anthropic`` SDK exceptions (529 overloaded is a 5xx: transient); httpx2 errors: the base's."""

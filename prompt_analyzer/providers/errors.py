@@ -41,6 +41,7 @@ class ProviderError(Exception):
 
     error_class = "provider_error"
     retryable = True
+    limits: Any = None  # the rate limits the error states (a ratelimit_headers.StatedLimits), if any
 
     def __init__(self, message: str, *, status: int | None = None, request_id: str | None = None) -> None:
         super().__init__(message)

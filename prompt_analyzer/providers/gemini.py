@@ -20,9 +20,10 @@ from google.genai import types
 
 from ..config import PlatformSettings
 from . import gemini_generate
-from .base import BaseProvider, Reply
+from .base import BaseProvider, ModelsList, Reply
 from .errors import ProviderError
 from .json_fields import as_dict, as_list, as_str, pick
+from .ratelimit_headers import StatedLimits, from_gemini_error
 from .redirects import RedirectResolver
 from .results import Answer, ProviderResult
 from .retry_hints import parse_proto_duration
@@ -52,6 +53,8 @@ def is_key_error(details: Any) -> bool:
 
 class GeminiProvider(BaseProvider):
     """One ``genai.Client`` over one pooled ``httpx.AsyncClient`` for the run."""
+
+    states_limits = False  # only a 429's body names the quota
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
@@ -86,7 +89,12 @@ class GeminiProvider(BaseProvider):
         if not body:
             raise self.malformed("empty response body")
         headers = (http.headers or {}) if http is not None else {}
-        return Reply(body, headers.get("x-request-id") or headers.get("X-Request-Id"))
+        return Reply(body, headers.get("x-request-id") or headers.get("X-Request-Id"), headers)
+
+    async def models(self) -> ModelsList:
+        pager = await self._client.aio.models.list(config={"page_size": 100})
+        names = [str(m.name).removeprefix("models/") for m in pager.page if m.name]
+        return ModelsList(names, None)  # Gemini states its limits nowhere but in a 429
 
     def map_error(self, exc: Exception) -> ProviderError | None:
         """google-genai's APIError carries the status; httpx transport errors are the base's."""
@@ -102,6 +110,10 @@ class GeminiProvider(BaseProvider):
         if isinstance(exc, ValueError | TypeError | KeyError):  # the SDK choking on a response it cannot read
             return self.malformed(f"unparseable response ({type(exc).__name__}: {exc})")
         return None
+
+    def stated_limits(self, headers: Mapping[str, str] | None, body: Any = None) -> StatedLimits | None:
+        """Gemini sends no rate-limit headers; a 429's body names the quota it hit."""
+        return from_gemini_error(body) if body is not None else None
 
     def rate_limit_wait(self, headers: Mapping[str, str] | None, message: str, body: Any) -> float | None:
         """RetryInfo in the body first (Gemini sends no Retry-After), then the shared hints."""

@@ -15,7 +15,7 @@ import openai
 
 from ..config import PlatformSettings
 from . import openai_responses
-from .base import BaseProvider, Reply
+from .base import BaseProvider, ModelsList, Reply
 from .errors import ProviderError, error_text, response_excerpt
 from .json_fields import as_dict
 from .results import Answer
@@ -55,7 +55,12 @@ class OpenAIProvider(BaseProvider):
 
     async def send(self, prompt: str) -> Reply:
         raw = await self._client.responses.with_raw_response.create(**self.request_body(prompt))
-        return Reply(raw.http_response.text, raw.headers.get("x-request-id"))
+        return Reply(raw.http_response.text, raw.headers.get("x-request-id"), raw.headers)
+
+    async def models(self) -> ModelsList:
+        raw = await self._client.models.with_raw_response.list()
+        page = raw.parse()  # a page is parsed synchronously
+        return ModelsList([m.id for m in page.data], self.stated_limits(raw.headers))
 
     def map_error(self, exc: Exception) -> ProviderError | None:
         """``openai`` SDK exceptions; httpx2 errors from a body read are classified by the base."""

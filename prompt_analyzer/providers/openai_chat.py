@@ -39,7 +39,7 @@ import openai
 
 from ..config import PlatformSettings
 from . import chat_completions
-from .base import BaseProvider, Reply
+from .base import BaseProvider, ModelsList, Reply
 from .errors import ProviderError
 from .openai_ import OpenAIProvider, rate_limit_wait
 from .results import Answer, ProviderResult
@@ -105,7 +105,12 @@ class OpenAIChatProvider(BaseProvider):
 
     async def send(self, prompt: str) -> Reply:
         raw = await self._client.chat.completions.with_raw_response.create(**self.request(prompt))
-        return Reply(raw.http_response.text, raw.headers.get("x-request-id"))
+        return Reply(raw.http_response.text, raw.headers.get("x-request-id"), raw.headers)
+
+    async def models(self) -> ModelsList:
+        raw = await self._client.models.with_raw_response.list()
+        page = raw.parse()  # a page is parsed synchronously
+        return ModelsList([m.id for m in page.data], self.stated_limits(raw.headers))
 
     def map_error(self, exc: Exception) -> ProviderError | None:
         """The ``openai`` SDK's exceptions, exactly as :class:`OpenAIProvider` maps them.

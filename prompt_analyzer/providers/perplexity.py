@@ -13,17 +13,21 @@ import httpx
 
 from ..config import PlatformSettings
 from . import perplexity_agent, perplexity_sonar
-from .base import BaseProvider, Reply
+from .base import BaseProvider, ModelsList, Reply
 from .errors import ProviderError, error_text
+from .json_fields import as_dict, as_list
 from .results import Answer
 
 DEFAULT_BASE_URL = "https://api.perplexity.ai"
 SONAR_PATH = "/chat/completions"
 AGENT_PATH = "/v1/agent"
+MODELS_PATH = "/router/v1/models"
 
 
 class PerplexityProvider(BaseProvider):
     """One pooled ``httpx.AsyncClient`` for the run; Bearer auth."""
+
+    states_limits = False  # no rate-limit headers
 
     def __init__(self, settings: PlatformSettings, *, secrets: Sequence[str] = ()) -> None:
         super().__init__(settings, secrets=secrets)
@@ -77,7 +81,21 @@ class PerplexityProvider(BaseProvider):
                 resp.status_code, error_text(err_body, fallback=resp.reason_phrase),
                 headers=resp.headers, body=err_body, request_id=rid,
             )
-        return Reply(text, rid)
+        return Reply(text, rid, resp.headers)
+
+    async def models(self) -> ModelsList:
+        """Perplexity's models list (``GET /router/v1/models``, its Agent API gateway)."""
+        resp = await self._http.get(MODELS_PATH)
+        if resp.status_code != 200:
+            try:
+                err_body: Any = resp.json()
+            except ValueError:
+                err_body = resp.text[:500]
+            raise self.http_error(resp.status_code, error_text(err_body, fallback=resp.reason_phrase),
+                                  headers=resp.headers, body=err_body, request_id=resp.headers.get("x-request-id"))
+        data = as_list(as_dict(self.decode(resp.content)).get("data"))
+        return ModelsList([str(as_dict(m).get("id")) for m in data if as_dict(m).get("id")],
+                          self.stated_limits(resp.headers))
 
     def map_error(self, exc: Exception) -> ProviderError | None:
         return None  # httpx's transport errors are classified by the base; statuses by send()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .ratelimit_headers import StatedLimits
 from .sites import site_of
 
 __all__ = ["Answer", "Citation", "ProviderResult", "Usage"]
@@ -46,6 +47,7 @@ class ProviderResult:
     request_id: str | None = None
     raw: Any = None  # the decoded JSON response, kept for reparsing
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. provider_cost, searches, usage_missing
+    limits: StatedLimits | None = None  # the rate limits the answer's headers state (not stored)
 
 
 @dataclass(slots=True)

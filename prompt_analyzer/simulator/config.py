@@ -41,6 +41,8 @@ class PlatformSim:
 
     rpm: float | None = None
     tpm: int | None = None
+    input_tpm: int | None = None  # separate input / output token limits, as Anthropic has them
+    output_tpm: int | None = None
     latency_mean_s: float = 0.0
     latency_sigma: float = 0.5
     fault_rate: float = 0.0
@@ -51,8 +53,10 @@ class PlatformSim:
     def validate(self, name: str) -> None:
         if self.rpm is not None and self.rpm <= 0:
             raise SimulatorConfigError(f"platforms.{name}.rpm: must be > 0 or null, got {self.rpm!r}")
-        if self.tpm is not None and self.tpm <= 0:
-            raise SimulatorConfigError(f"platforms.{name}.tpm: must be > 0 or null, got {self.tpm!r}")
+        for key in ("tpm", "input_tpm", "output_tpm"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise SimulatorConfigError(f"platforms.{name}.{key}: must be > 0 or null, got {value!r}")
         if self.latency_mean_s < 0 or self.latency_sigma < 0:
             raise SimulatorConfigError(f"platforms.{name}: latency values must be >= 0")
         if not 0.0 <= self.fault_rate <= 1.0:
@@ -95,7 +99,7 @@ def _platform_from_dict(name: str, base: PlatformSim, raw: Mapping[str, Any]) ->
         try:
             if key == "rpm":
                 value = None if value is None else float(value)
-            elif key == "tpm":
+            elif key in ("tpm", "input_tpm", "output_tpm"):
                 value = None if value is None else int(value)
             elif key in ("latency_mean_s", "latency_sigma", "fault_rate"):
                 value = float(value)

@@ -79,6 +79,8 @@ class SimState:
     answered: dict[str, dict[str, int]] = field(default_factory=dict)
     fault_hits: dict[tuple[str, str, str], int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
+    first_request_at: float | None = None  # epoch seconds of the first API request since the last reset
+    in_flight: Counter[str] = field(default_factory=Counter)  # admitted, not answered yet (a gauge)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     fault_rng: random.Random = field(default_factory=random.Random)
     latency_rng: random.Random = field(default_factory=random.Random)
@@ -90,7 +92,11 @@ class SimState:
     def apply_config(self, config: SimulatorConfig) -> None:
         now = time.monotonic()
         self.config = config
-        self.limiters = {p: PlatformLimiter(config.platform(p).rpm, config.platform(p).tpm, now) for p in SIM_PLATFORMS}
+        self.limiters = {
+            p: PlatformLimiter(config.platform(p).rpm, config.platform(p).tpm, now,
+                               input_tpm=config.platform(p).input_tpm, output_tpm=config.platform(p).output_tpm)
+            for p in SIM_PLATFORMS
+        }
         self.fault_rng = random.Random(config.seed)
         self.latency_rng = random.Random(config.seed + 1)
 
@@ -99,6 +105,7 @@ class SimState:
         self.counts = {p: Counter() for p in SIM_PLATFORMS}
         self.answered = {p: {} for p in SIM_PLATFORMS}
         self.fault_hits = {}
+        self.first_request_at = None
         self.apply_config(self.config)
 
     def stats(self) -> dict[str, Any]:
@@ -111,6 +118,8 @@ class SimState:
             "platforms": plats,
             "answered": {p: dict(a) for p, a in self.answered.items()},
             "uptime_s": round(time.monotonic() - self.started, 3),
+            "first_request_at": self.first_request_at,
+            "in_flight": {p: self.in_flight[p] for p in SIM_PLATFORMS},
         }
 
     def pick_fault(self, platform: str, prompt: str, ps: PlatformSim) -> str | None:
@@ -174,6 +183,8 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
     platform = fmt.platform
     counts = state.counts[platform]
     counts["requests"] += 1
+    if state.first_request_at is None:
+        state.first_request_at = time.time()
     rid = f"req_{new_id(12)}"
     base_headers = {fmt.request_id_header: rid}
     ps = state.config.platform(platform)
@@ -201,15 +212,17 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
 
     answer_bytes = state.config.answer_bytes
     limiter = state.limiters[platform]
-    if limiter.rpm or limiter.tpm:
-        est = estimate_tokens(call.prompt) + (answer_bytes // 4 if answer_bytes else 150)
-        wait, what = limiter.acquire(est, time.monotonic())
+    est_in = estimate_tokens(call.prompt)
+    est_out = answer_bytes // 4 if answer_bytes else 150
+    if limiter.active:
+        wait, what = limiter.acquire(est_in + est_out, time.monotonic(), input_tokens=est_in, output_tokens=est_out)
         if wait > 0:
             counts["429"] += 1
             payload, headers = fmt.rate_limited(wait, call.model, what, limiter.quota(), rid)
             return _json(429, payload, {**base_headers, **headers})
 
     fault = state.pick_fault(platform, call.prompt, ps)
+    state.in_flight[platform] += 1
     try:
         if fault is not None:
             counts[f"fault:{fault}"] += 1
@@ -220,18 +233,36 @@ async def _serve(request: web.Request, fmt: WireFormat, path_model: str | None =
             await asyncio.sleep(delay)
         ans = make_answer(call.prompt, platform, state.config.seed, answer_bytes)
         payload = fmt.success(call, ans, rid)
+        if limiter.active:
+            limiter.settle((est_in, est_out), _usage(payload, (est_in, est_out)))
         if fault in _HOSTILE:
             payload = _HOSTILE[fault](payload)
     except asyncio.CancelledError:
         if fault != "reset":  # the client went away (timeout) before its answer was ready
             counts["cancelled"] += 1
         raise
+    finally:
+        state.in_flight[platform] -= 1
     counts["ok"] += 1
     answered = state.answered[platform]
     h = prompt_hash(call.prompt)
     answered[h] = answered.get(h, 0) + 1
     headers = {**base_headers, **fmt.extra_headers(), **fmt.quota_headers(limiter.quota())}
     return _json(200, payload, headers)
+
+
+def _usage(payload: Any, default: tuple[int, int]) -> tuple[int, int]:
+    """(input, output) tokens an answer body reports, whatever the wire format."""
+    if not isinstance(payload, dict):
+        return default
+    u = payload.get("usage") or payload.get("usageMetadata")
+    if not isinstance(u, dict):
+        return default
+    inp = u.get("input_tokens", u.get("prompt_tokens", u.get("promptTokenCount")))
+    out = u.get("output_tokens", u.get("completion_tokens", u.get("candidatesTokenCount")))
+    if isinstance(inp, int) and isinstance(out, int):
+        return inp, out
+    return default
 
 
 _TEXT_KEYS = frozenset({"text", "content", "title", "output_text"})
@@ -311,6 +342,38 @@ def _handler(fmt: WireFormat) -> Callable[[web.Request], Awaitable[web.StreamRes
     return handle
 
 
+# What each models-list endpoint lists: the project's default model and a few others.
+_MODELS: dict[str, list[str]] = {
+    "openai": ["gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini", "gpt-5-mini"],
+    "openai-chat": ["gpt-4.1-mini", "gpt-4o-mini", "grok-4-fast"],
+    "claude": ["claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-1"],
+    "gemini": ["gemini-2.5-flash-lite", "gemini-2.5-flash", "gemini-2.5-pro"],
+    "perplexity": ["sonar", "sonar-pro", "sonar-reasoning-pro"],
+}
+
+
+def _models_handler(fmt: WireFormat) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The provider's models list: checks the key as a call does, costs nothing, states the limits
+    (without taking from them) where the provider states them on its answers."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state = request.app[STATE_KEY]
+        platform = fmt.platform
+        rid = f"req_{new_id(12)}"
+        base_headers = {fmt.request_id_header: rid}
+        ps = state.config.platform(platform)
+        state.counts[platform]["models"] += 1
+        key = fmt.key(request.headers, request.query)
+        if not key:
+            return _json(401, fmt.error(401, fmt.missing_key_message(), rid), base_headers)
+        if key in ps.invalid_keys or (ps.valid_keys is not None and key not in ps.valid_keys):
+            return _json(401, fmt.invalid_key(key, rid), base_headers)
+        headers = {**base_headers, **fmt.quota_headers(state.limiters[platform].quota())}
+        return _json(200, fmt.models_list(_MODELS.get(platform, [])), headers)
+
+    return handle
+
+
 async def _gemini(request: web.Request) -> web.StreamResponse:
     model, _, action = request.match_info["model_action"].partition(":")
     if action == "batchGenerateContent" and request.match_info["version"] in ("v1", "v1beta", "v1alpha"):
@@ -384,6 +447,11 @@ def build_app(config: SimulatorConfig | None = None) -> web.Application:
     app.router.add_post("/perplexity/v1/responses", _handler(perplexity_agent.FORMAT))
     app.router.add_post("/openai-chat/v1/chat/completions", _handler(openai_chat.FORMAT))
     batches.register(app, lambda request: request.app[STATE_KEY])
+    app.router.add_get("/openai/v1/models", _models_handler(openai_responses.FORMAT))
+    app.router.add_get("/anthropic/v1/models", _models_handler(anthropic.FORMAT))
+    app.router.add_get("/gemini/{version}/models", _models_handler(gemini.FORMAT))
+    app.router.add_get("/perplexity/router/v1/models", _models_handler(perplexity_sonar.FORMAT))
+    app.router.add_get("/openai-chat/v1/models", _models_handler(openai_chat.FORMAT))
     app.router.add_get("/_sim/health", _health)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)

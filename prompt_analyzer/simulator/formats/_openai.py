@@ -120,3 +120,7 @@ class OpenAIErrors:
 
     def extra_headers(self) -> dict[str, str]:
         return {"openai-version": "2020-10-01", "openai-processing-ms": "1"}
+
+    def models_list(self, models: list[str]) -> Json:
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 1744316542, "owned_by": "system"}
+                                           for m in models]}

@@ -58,5 +58,8 @@ class PerplexityErrors:
     def quota_headers(self, quota: Quota) -> dict[str, str]:
         return {}
 
+    def models_list(self, models: list[str]) -> Json:
+        return {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "perplexity"} for m in models]}
+
     def extra_headers(self) -> dict[str, str]:
         return {}

@@ -166,13 +166,19 @@ class AnthropicMessages:
         return body, headers
 
     def quota_headers(self, quota: Quota) -> dict[str, str]:
-        if quota.rpm is None:
-            return {}
-        h = {
-            "anthropic-ratelimit-requests-limit": str(int(quota.rpm)),
-            "anthropic-ratelimit-requests-remaining": str(quota.requests_remaining),
-            "anthropic-ratelimit-requests-reset": _rfc3339_in(quota.requests_reset_s),
-        }
+        h: dict[str, str] = {}
+        if quota.rpm is not None:
+            h["anthropic-ratelimit-requests-limit"] = str(int(quota.rpm))
+            h["anthropic-ratelimit-requests-remaining"] = str(quota.requests_remaining)
+            h["anthropic-ratelimit-requests-reset"] = _rfc3339_in(quota.requests_reset_s)
+        for kind, limit, remaining, reset in (
+            ("input-tokens", quota.input_tpm, quota.input_tokens_remaining, quota.input_tokens_reset_s),
+            ("output-tokens", quota.output_tpm, quota.output_tokens_remaining, quota.output_tokens_reset_s),
+        ):
+            if limit is not None and remaining is not None:
+                h[f"anthropic-ratelimit-{kind}-limit"] = str(limit)
+                h[f"anthropic-ratelimit-{kind}-remaining"] = str(remaining)
+                h[f"anthropic-ratelimit-{kind}-reset"] = _rfc3339_in(reset)
         if quota.tpm is not None and quota.tokens_remaining is not None:
             h["anthropic-ratelimit-tokens-limit"] = str(quota.tpm)
             h["anthropic-ratelimit-tokens-remaining"] = str(quota.tokens_remaining)
@@ -181,6 +187,11 @@ class AnthropicMessages:
 
     def extra_headers(self) -> dict[str, str]:
         return {}
+
+    def models_list(self, models: list[str]) -> Json:
+        data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-10-01T00:00:00Z"} for m in models]
+        return {"data": data, "has_more": False, "first_id": models[0] if models else None,
+                "last_id": models[-1] if models else None}
 
 
 FORMAT: WireFormat = AnthropicMessages()

@@ -49,6 +49,12 @@ class Quota:
     requests_reset_s: float
     tokens_remaining: int | None = None
     tokens_reset_s: float = 0.0
+    input_tpm: int | None = None  # Anthropic states input and output token limits separately
+    input_tokens_remaining: int | None = None
+    input_tokens_reset_s: float = 0.0
+    output_tpm: int | None = None
+    output_tokens_remaining: int | None = None
+    output_tokens_reset_s: float = 0.0
 
 
 Json = dict[str, Any]
@@ -126,6 +132,10 @@ class WireFormat(Protocol):
 
     def extra_headers(self) -> dict[str, str]:
         """Other headers the provider sends with a successful answer."""
+        ...
+
+    def models_list(self, models: list[str]) -> Json:
+        """The body of the provider's models-list endpoint (what ``analyze doctor`` checks a key with)."""
         ...
 
 

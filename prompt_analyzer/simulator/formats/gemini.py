@@ -245,5 +245,9 @@ class GeminiGenerateContent:
     def extra_headers(self) -> dict[str, str]:
         return {}
 
+    def models_list(self, models: list[str]) -> Json:
+        return {"models": [{"name": f"models/{m}", "version": "001", "displayName": m,
+                            "supportedGenerationMethods": ["generateContent", "countTokens"]} for m in models]}
+
 
 FORMAT: WireFormat = GeminiGenerateContent()
