@@ -20,7 +20,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import db, demo, prompts, run
+from . import db, demo, prompts, run, worker
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -36,6 +36,7 @@ app.command("prompt")(run.prompt_cmd)
 app.command()(run.rerun)
 app.command()(run.status)
 app.command()(demo.demo)
+app.command()(worker.worker)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 

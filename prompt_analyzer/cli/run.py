@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from ..db import Database, DatabaseUnavailable
+from ..engine.runner import SUPERVISOR
 from ..engine.service import (
     BatchFinished,
     Prepared,
@@ -22,6 +23,7 @@ from ..engine.service import (
     prepare_rerun,
     prepare_run,
 )
+from ..engine.workers import WorkerProcesses, prepare_join, supervise
 from ..prompts import parse_platforms
 from ..report import make_reporter, print_json, render_prompt_result
 from ._context import Invocation, invocation
@@ -75,15 +77,22 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
                     "and will be written by the next run"
                 ) from None
             raise
-        if not started:
-            reporter.start(prep.batch, runner.progress, resumed=not prep.created)
-        reporter.tick(runner.progress)
+        if outcome.last or started:
+            if not started:
+                reporter.start(prep.batch, runner.progress, resumed=not prep.created)
+            reporter.tick(runner.progress)
     finally:
         inv.batch_ended()
         if ticker:
             ticker.cancel()
         reporter.stop()
         await runner.aclose()
+    if not outcome.last:  # other workers are still on the batch: the last of them gives the summary
+        say(f"this worker's part of batch {prep.batch.idempotency_key or prep.batch.id} is done "
+            f"({runner.calls} calls); the workers still on it finish it")
+        if outcome.interrupted_by:
+            return EXIT_SIGINT if outcome.interrupted_by == "SIGINT" else EXIT_SIGTERM
+        return EXIT_OK
     report = await batch_report(db, outcome.batch, outcome)
     inv.report = report
     if json_mode:
@@ -107,6 +116,8 @@ def run(
     ping_url: Annotated[str | None, typer.Option("--ping-url", help="healthchecks.io-style ping URL.")] = None,
     pushgateway: Annotated[str | None, typer.Option("--pushgateway", help="Prometheus Pushgateway URL.")] = None,
     notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary here.")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=256, help="Run the batch with N local worker processes.")] = None,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
@@ -142,6 +153,10 @@ def run(
                     print_json(inv.report)
                 say(msg)
                 return EXIT_OK if b.status == "completed" else EXIT_FAILED
+            if workers:
+                await prep.runner.aclose()
+                prep = await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers)
+                supervise(prep.runner, WorkerProcesses(workers, prep.batch.id, global_args=inv.global_args()))
             return await drive(inv, db, prep, json_mode=json_mode)
 
     started = time.monotonic()

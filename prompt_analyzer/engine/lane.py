@@ -10,16 +10,17 @@ from ..config import PlatformSettings
 from ..providers import Provider
 from .breaker import CircuitBreaker
 from .pacing import Pacer, TokenBudget
+from .shared_limits import LimitsFactory, RateLimiter, TokenLimiter
 
 
 @dataclass
 class Lane:
     settings: PlatformSettings
     provider: Provider
-    pacer: Pacer
+    pacer: RateLimiter
     limit: asyncio.Semaphore
     breaker: CircuitBreaker
-    budget: TokenBudget | None = None
+    budget: TokenLimiter | None = None
     avg_output_tokens: float = 400.0  # for the token budget's estimate of a call
     halted: asyncio.Event = field(default_factory=asyncio.Event)  # the run stops, or the breaker opened
 
@@ -28,15 +29,20 @@ class Lane:
         return self.settings.name
 
     @classmethod
-    def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int) -> Lane:
+    def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int,
+             limits: LimitsFactory | None = None) -> Lane:
+        """``limits``: the platform's rate and token limiters (shared by several workers); None: this
+        process's own."""
         halted = asyncio.Event()
+        pacer, budget = limits(settings) if limits else (
+            Pacer(settings.rpm), TokenBudget(settings.tpm) if settings.tpm else None)
         return cls(
             settings=settings,
             provider=provider,
-            pacer=Pacer(settings.rpm),
+            pacer=pacer,
             limit=asyncio.Semaphore(settings.max_concurrency),
             breaker=CircuitBreaker(breaker_threshold, on_open=halted.set),
-            budget=TokenBudget(settings.tpm) if settings.tpm else None,
+            budget=budget,
             halted=halted,
         )
 

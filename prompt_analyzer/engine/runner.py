@@ -1,25 +1,31 @@
-"""Taking a batch through its platforms as fast as their rate limits allow.
+"""Taking a batch through its platforms as fast as their rate limits allow, alone or with other workers.
 
-The runner holds the batch lock, opens one :class:`~.lane.Lane` per platform, hands the pairs to a
-schedule (:mod:`.schedules`) that calls each through its steps (:mod:`.pair`), and at the end decides the
-batch's status from all its pairs.  Stopping is :class:`~.stopping.Stop`'s; database retries are
-:class:`~.dbcalls.RetryingCalls`'; what is written about a pair is :class:`~.record.Recorder`'s.
+The runner joins the batch as a worker (:mod:`..db.batch_lock`: a row with a lease, renewed by a
+heartbeat that also renews its claims and declares silent workers dead), opens one :class:`~.lane.Lane`
+per platform, hands the pairs to a schedule (:mod:`.schedules`) that calls each through its steps
+(:mod:`.pair`), then takes over what dead workers left until nothing is left that no live worker is
+calling.  It leaves the batch; the last worker to leave decides the batch's status from all its pairs.
+Stopping is :class:`~.stopping.Stop`'s; database retries are :class:`~.dbcalls.RetryingCalls`'; what is
+written about a pair is :class:`~.record.Recorder`'s; limits shared with other workers are
+:mod:`.shared_limits`'.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from ..config import Settings
 from ..db import BatchRow, DatabaseUnavailable, PairWork, Store
-from ..db.batch_lock import BatchLock
+from ..db.batch_lock import COORDINATOR, SUPERVISOR, WORKER, BatchWorkers
 from ..db.connect import Target
 from ..providers import Provider
 from ..redact import scrub
@@ -30,16 +36,28 @@ from .pair import PairCall
 from .progress import Outcome, PlatformProgress, Progress
 from .record import Recorder
 from .schedules import LaneSchedule, PromptSchedule
+from .shared_limits import Coordination
 from .spool import Spool
 from .stopping import Stop
 
 log = logging.getLogger("prompt_analyzer.engine")
 
-__all__ = ["FINISHED", "BatchLocked", "Outcome", "PlatformProgress", "Progress", "Runner"]
+__all__ = ["COORDINATOR", "FINISHED", "SUPERVISOR", "WORKER", "BatchFinished", "BatchLocked", "Outcome",
+           "PlatformProgress", "Progress", "Runner"]
+
+_POLL_S = 1.0  # how often a worker with nothing to claim looks again while others still call
+
+
+class BatchFinished(Exception):
+    """The batch of this key already finished; it is not run again."""
+
+    def __init__(self, batch: BatchRow) -> None:
+        super().__init__(batch.idempotency_key)
+        self.batch = batch
 
 
 class BatchLocked(RuntimeError):
-    """Another process is running this batch (exit 75)."""
+    """Another live ``analyze run`` holds this batch's coordinator role (exit 75)."""
 
 
 class Runner:
@@ -53,6 +71,9 @@ class Runner:
         *,
         extra_metadata: Mapping[str, Any] | None = None,
         spool: Spool | None = None,
+        role: str = COORDINATOR,
+        workers: int = 1,
+        reopen: bool = False,
     ) -> None:
         self.store = store
         self.spool = spool
@@ -71,12 +92,19 @@ class Runner:
         self.db = RetryingCalls(store, where=target.where, within_s=self.run.db_retry_s, stop=self.stop)
         self.recorder = Recorder(store, self.db, owner=self.owner, spool=spool, secrets=self.secrets,
                                  extra_metadata=extra_metadata)
+        self.reopen = reopen  # a rerun: a finished batch is run again
+        self.role = role  # COORDINATOR: an `analyze run`; WORKER: `analyze worker`; SUPERVISOR: makes no calls
+        self.coord = Coordination(settings.coordination.redis_url, workers=workers)
+        self.members: BatchWorkers | None = None
+        # The parent of `run --workers N` (role SUPERVISOR): runs and waits for its worker processes.
+        self.supervise: Callable[[], Awaitable[None]] | None = None
+        self.on_stop: list[Callable[[str], None]] = []
 
     def _open_lanes(self) -> None:
         """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
         for name in self.platforms:
             self.lanes[name] = Lane.open(self.settings.platform(name), self.provider_factory(name),
-                                         breaker_threshold=self.run.breaker_threshold)
+                                         breaker_threshold=self.run.breaker_threshold, limits=self.coord.limits)
             if self.stop.requested:
                 self.lanes[name].halted.set()
 
@@ -85,6 +113,11 @@ class Runner:
         for lane in self.lanes.values():
             with contextlib.suppress(Exception):  # closing is best effort at exit
                 await lane.provider.aclose()
+        await self.coord.aclose()
+
+    @property
+    def calls(self) -> int:
+        return sum(p.calls for p in self.progress.platforms.values())
 
     # ------------------------------------------------------------------------------ control
 
@@ -94,6 +127,8 @@ class Runner:
         self.stop.request(reason)
         for lane in self.lanes.values():
             lane.halted.set()
+        for forward in self.on_stop:
+            forward(reason)
         if self.interrupted_by is None:
             self.interrupted_by = reason
             self.progress.stopping = reason
@@ -112,30 +147,90 @@ class Runner:
 
     async def execute(self, batch: BatchRow) -> Outcome:
         batch_id: uuid.UUID = batch.id
-        lock = BatchLock(self.target, batch_id)
+        lease = self.settings.coordination.worker_lease_s
+        members = self.members = BatchWorkers(self.store, batch_id, self.owner, role=self.role, lease_s=lease)
+        joined = await self.db(members.join, reopen=self.reopen)
+        if joined.busy:
+            raise BatchLocked(f"batch {batch.idempotency_key or batch_id} is being run by another process "
+                              "(join it with `analyze worker`)")
+        if joined.finished:
+            raise BatchFinished(joined.batch)
+        if joined.new_round and joined.batch.status == BatchStatus.RUNNING and self.role != SUPERVISOR:
+            log.info("no live worker on the batch: claims left by stopped runs are taken over")
+        # Pairs are read and claimed as of this round: an error another worker recorded in it is final.
+        self.store = self.recorder.store = self.store.for_round(members.round_started_at)
+        heartbeat: asyncio.Task[None] | None = None
         try:
-            if not await lock.acquire():
-                raise BatchLocked(f"batch {batch.idempotency_key or batch_id} is being run by another process")
+            if self.role != SUPERVISOR:
+                self.coord.workers = max(self.coord.workers, joined.calling)
+                await self.coord.connect()
             self._open_lanes()
-            # We hold the batch lock: whoever left pairs `processing` is gone.
-            reclaimed = await self.db(self.store.expire_claims, batch_id, except_owner=self.owner)
-            if reclaimed:
-                log.info("reclaimed %d pair(s) left processing by a stopped run", reclaimed)
+            heartbeat = asyncio.create_task(self._heartbeat(members, lease / 3))
             counts = await self.db(self.store.pair_counts, batch_id, self.platforms)
             for name, pp in self.progress.platforms.items():
                 row = counts.get(name)
                 if row:
                     pp.total = int(row["total"])
                     pp.done_before = int(row["success"])
-            await self.db(self.store.set_batch_status, batch_id, BatchStatus.RUNNING, finished=False)
             self.progress.started = time.monotonic()
-            schedule = self._schedule()
-            await self.stop.run_with_grace(schedule.run(batch_id), self.run.grace_period_s)
+            # The supervisor's own work is its workers' lives: their grace period, then a margin to exit.
+            grace = self.run.grace_period_s + (30.0 if self.role == SUPERVISOR else 0.0)
+            await self.stop.run_with_grace(self._work(batch_id), grace)
             if self.db_error is not None:
                 raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
         finally:
-            await lock.release()
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(BaseException):
+                    await heartbeat
+
+    async def _heartbeat(self, members: BatchWorkers, every_s: float) -> None:
+        """Renew this worker's lease and its claims; learn how many workers share the limits."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                calling = await self.db(members.heartbeat)
+            except DatabaseUnavailable as e:
+                self._lost_database(e)
+                return
+            except Exception:  # a heartbeat missed is retried at the next beat; the lease has room for two
+                log.warning("heartbeat failed", exc_info=True)
+                continue
+            self.coord.set_workers(calling)
+
+    async def _work(self, batch_id: uuid.UUID) -> None:
+        """One pass over the batch's pairs, then take over what other workers leave behind (a dead
+        worker's claims once they expire, pairs a stopped worker interrupted) until no pair is left
+        that no live worker is calling."""
+        if self.role == SUPERVISOR:
+            if self.supervise is not None:
+                await self.supervise()
+            await self._wait_for_others()
+            return
+        await self._schedule().run(batch_id)
+        while not self.stop.requested:
+            open_lanes = [name for name, lane in self.lanes.items() if not lane.breaker.open]
+            act = await self.db(self.store.batch_activity, batch_id, open_lanes, owner=self.owner)
+            if act.todo and open_lanes:
+                await self._schedule().run(batch_id)
+                continue
+            if not act.held:
+                return
+            # Other workers hold claims: wait, in case one dies and its pairs must be taken over.
+            wait = _POLL_S
+            if act.next_expiry is not None:
+                wait = min(wait, max(0.05, (act.next_expiry - datetime.now(UTC)).total_seconds()))
+            await self.stop.until_requested(wait)
+
+    async def _wait_for_others(self) -> None:
+        """The supervisor's end: its workers have exited; wait for any other live worker (another
+        machine's) to leave, so the batch is finished here, once."""
+        assert self.members is not None
+        while not self.stop.requested:
+            if not await self.db(self.members.others_live):
+                return
+            await self.stop.until_requested(_POLL_S)
 
     def _schedule(self) -> LaneSchedule | PromptSchedule:
         common: dict[str, Any] = {"stop": self.stop, "page_size": self.run.page_size,
@@ -173,19 +268,16 @@ class Runner:
                     self.store.fail_remaining, batch_id, name, error_class=lane.breaker.error_class,
                     message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],
                 )
-        await self.db(self.store.reconcile_jobs, batch_id)
-        # The batch's status comes from all its pairs, not from the platforms this process ran.
-        counts = await self.db(self.store.pair_counts, batch_id)
-        unfinished = sum(int(r["total"]) - int(r["success"]) for r in counts.values())
-        if stopped_by:
-            status = BatchStatus.INTERRUPTED
-        elif unfinished:
-            status = BatchStatus.COMPLETED_WITH_ERRORS
-        else:
-            status = BatchStatus.COMPLETED
-        finished = status.finished
-        await self.db(self.store.set_batch_status, batch_id, status, finished=finished)
-        batch = await self.db(self.store.refresh_batch_counters, batch_id)
+
+        def decide(unfinished: int) -> BatchStatus:
+            # The batch's status comes from all its pairs, not from the platforms this process ran.
+            if stopped_by:
+                return BatchStatus.INTERRUPTED
+            return BatchStatus.COMPLETED_WITH_ERRORS if unfinished else BatchStatus.COMPLETED
+
+        assert self.members is not None
+        left = await self.db(self.members.leave, state="stopped" if stopped_by else "done", calls=self.calls,
+                             decide=decide)
         for name, lane in self.lanes.items():
             self.progress.platforms[name].breaker = lane.breaker.reason
-        return Outcome(batch=batch, progress=self.progress, interrupted_by=stopped_by)
+        return Outcome(batch=left.batch, progress=self.progress, interrupted_by=stopped_by, last=left.last)

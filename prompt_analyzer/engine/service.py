@@ -18,16 +18,8 @@ from ..db import BatchRow, Database
 from ..providers import Provider, make_provider
 from ..statuses import FINISHED
 from .figures import BatchReport, PlatformFigures, TopErrorEntry
-from .runner import Outcome, Runner
+from .runner import BatchFinished, Outcome, Runner
 from .spool import Spool
-
-
-class BatchFinished(Exception):
-    """The batch of this key already finished; it is not run again."""
-
-    def __init__(self, batch: BatchRow) -> None:
-        super().__init__(batch.idempotency_key)
-        self.batch = batch
 
 
 class NotFound(LookupError):
@@ -143,7 +135,7 @@ async def prepare_rerun(
     skipped = [p for p in wanted if p not in usable]
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
-    runner = await _runner(db, settings, usable)
+    runner = await _runner(db, settings, usable, reopen=True)
     return Prepared(runner, batch, False, skipped)
 
 
