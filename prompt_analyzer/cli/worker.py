@@ -10,11 +10,11 @@ from typing import Annotated
 import typer
 
 from ..engine.runner import WORKER, BatchFinished
-from ..engine.service import find_batch
+from ..engine.service import NotFound, default_key, find_batch
 from ..engine.workers import prepare_join
 from ..statuses import FINISHED
 from ._context import invocation
-from ._exec import EXIT_OK, EXIT_USAGE, execute, fail, say
+from ._exec import EXIT_OK, EXIT_TEMPFAIL, EXIT_USAGE, execute, fail, say
 from ._options import JsonOpt
 from .database import database
 from .hooks import Hooks
@@ -23,7 +23,8 @@ from .run import drive
 
 def worker(
     ctx: typer.Context,
-    batch_id: Annotated[str | None, typer.Argument(help="Batch id or key.")] = None,
+    batch_id: Annotated[str | None, typer.Argument(help="Batch id or key (default: today's, daily:<UTC date>).")]
+    = None,
     key: Annotated[str | None, typer.Option("--key", help="The batch's idempotency key.")] = None,
     json_mode: JsonOpt = False,
     of: Annotated[int, typer.Option("--of", min=1, hidden=True,
@@ -34,14 +35,19 @@ def worker(
 ) -> None:
     """Join a running batch as one more worker; the last worker to leave finishes it."""
     inv = invocation(ctx)
-    if bool(batch_id) == bool(key):
-        fail(inv, "give a batch id or --key, one of them", EXIT_USAGE)
+    if batch_id and key:
+        fail(inv, "give a batch id or --key, not both", EXIT_USAGE)
+    ref = batch_id or key or default_key()
     hooks = Hooks(metrics_file, None, ping_url, notify_url)
 
     async def go() -> int:
         s = inv.load_settings()
         async with database(inv) as db:
-            batch = await find_batch(db, batch_id or key)
+            try:
+                batch = await find_batch(db, ref)
+            except NotFound:  # the run that creates it has not started yet: a service manager tries again
+                say(f"no batch {ref!r} yet: start it with `analyze run --key {ref}` (or wait for the one that will)")
+                return EXIT_TEMPFAIL
             if batch.status in FINISHED:
                 inv.batch_ended()
                 say(f"batch {batch.idempotency_key or batch.id} has finished ({batch.status}); nothing to do")

@@ -14,6 +14,7 @@ held before — is not.
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Callable
@@ -27,6 +28,8 @@ from psycopg.rows import class_row
 from ..statuses import FINISHED, BatchStatus
 from .store import _BATCH, _BATCH_B, _RECOMPUTE_BATCH_JOBS, BatchRow, Store
 
+log = logging.getLogger("prompt_analyzer.db")
+
 # Roles.  A supervisor (the parent of `run --workers N`) holds the coordinator role and makes no calls.
 COORDINATOR, SUPERVISOR, WORKER = "coordinator", "supervisor", "worker"
 
@@ -37,9 +40,12 @@ _REAP = """
 WITH dead AS (
     UPDATE batch_workers SET state = 'dead', left_at = now()
     WHERE batch_id = %(b)s AND state = 'running' AND lease_expires_at < now()
-    RETURNING worker)
-UPDATE ai_responses SET claim_expires_at = now() - interval '1 second'
-WHERE status = 'processing' AND claimed_by IN (SELECT worker FROM dead)
+    RETURNING worker),
+expired AS (
+    UPDATE ai_responses SET claim_expires_at = now() - interval '1 second'
+    WHERE status = 'processing' AND claimed_by IN (SELECT worker FROM dead)
+    RETURNING claimed_by)
+SELECT worker, (SELECT count(*) FROM expired e WHERE e.claimed_by = dead.worker) AS claims FROM dead
 """
 
 # The first worker of a round: no worker is live, so every claim of the batch belongs to the dead.
@@ -143,18 +149,29 @@ class BatchWorkers:
         """Renew this worker's lease and its claims' leases, declare the silent workers dead (their
         claims become claimable); the number of live workers making calls."""
         async with self.store.pool.connection() as conn, conn.pipeline(), conn.transaction():
-            await conn.execute(
+            revived = await conn.execute(
                 """UPDATE batch_workers SET lease_expires_at = now() + make_interval(secs => %(lease)s),
                           state = 'running', left_at = NULL
-                   WHERE batch_id = %(b)s AND worker = %(w)s""",
+                   WHERE batch_id = %(b)s AND worker = %(w)s
+                   RETURNING (SELECT state FROM batch_workers o WHERE o.batch_id = %(b)s AND o.worker = %(w)s)
+                             AS was""",
                 self._params())
+            was = await revived.fetchone()
             await conn.execute(
                 """UPDATE ai_responses
                    SET claim_expires_at = greatest(claim_expires_at, now() + make_interval(secs => %(lease)s))
                    WHERE claimed_by = %(w)s AND status = 'processing'""",
                 self._params())
-            await conn.execute(_REAP, self._params())
+            reaped = await conn.execute(_REAP, self._params())
+            dead = await reaped.fetchall()
             live = await self._live(conn)
+        if was is not None and was["was"] == "dead":
+            log.warning("this worker was silent past its lease (%.0f s) and was declared dead; its claims were "
+                        "taken over: calls in flight may be paid twice (raise [coordination] worker_lease_s)",
+                        self.lease_s, extra={"event": "worker_revived", "batch": self.batch_id})
+        for row in dead:
+            log.warning("worker %s silent past its lease: declared dead, its %d claim(s) taken over", row["worker"],
+                        row["claims"], extra={"event": "worker_dead", "batch": self.batch_id})
         return int(live["calling"])
 
     async def others_live(self) -> int:

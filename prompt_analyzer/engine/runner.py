@@ -159,13 +159,15 @@ class Runner:
             log.info("no live worker on the batch: claims left by stopped runs are taken over")
         # Pairs are read and claimed as of this round: an error another worker recorded in it is final.
         self.store = self.recorder.store = self.store.for_round(members.round_started_at)
-        heartbeat: asyncio.Task[None] | None = None
+        heartbeat = asyncio.create_task(self._heartbeat(members, lease / 3))
         try:
             if self.role != SUPERVISOR:
                 self.coord.workers = max(self.coord.workers, joined.calling)
                 await self.coord.connect()
             self._open_lanes()
-            heartbeat = asyncio.create_task(self._heartbeat(members, lease / 3))
+            # Making the clients may have held the event loop (imports, under load) past the lease: renew
+            # it before the first claim, or another worker could take this one's claims over.
+            await self.db(members.heartbeat)
             counts = await self.db(self.store.pair_counts, batch_id, self.platforms)
             for name, pp in self.progress.platforms.items():
                 row = counts.get(name)
@@ -180,10 +182,9 @@ class Runner:
                 raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
         finally:
-            if heartbeat is not None:
-                heartbeat.cancel()
-                with contextlib.suppress(BaseException):
-                    await heartbeat
+            heartbeat.cancel()
+            with contextlib.suppress(BaseException):
+                await heartbeat
 
     async def _heartbeat(self, members: BatchWorkers, every_s: float) -> None:
         """Renew this worker's lease and its claims; learn how many workers share the limits."""

@@ -8,13 +8,11 @@ import asyncio
 import json
 import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -172,37 +170,8 @@ async def test_no_redis_says_so_and_splits(prefix: str, caplog: pytest.LogCaptur
     assert rate.local.rpm == 300.0
 
 
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[subprocess.Popen[bytes], str]]:
-    """A Redis server this test may kill."""
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server not installed")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            await asyncio.sleep(0.05)
-    client.close()
-    try:
-        yield proc, url
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 async def test_redis_lost_mid_run_falls_back_to_the_split(
-    own_redis: tuple[subprocess.Popen[bytes], str], prefix: str, caplog: pytest.LogCaptureFixture,
+    own_redis: tuple[asyncio.subprocess.Process, str], prefix: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     proc, url = own_redis
     c = await _coord(prefix, workers=2, url=url)
@@ -211,7 +180,7 @@ async def test_redis_lost_mid_run_falls_back_to_the_split(
     await rate.acquire()
     assert not c.fallback
     proc.kill()
-    proc.wait()
+    await proc.wait()
     with caplog.at_level(logging.WARNING, logger="prompt_analyzer.engine"):
         for _ in range(5):
             await rate.acquire()  # no error: the local split takes over
