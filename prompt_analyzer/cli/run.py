@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -155,7 +156,8 @@ def run(
                 return EXIT_OK if b.status == "completed" else EXIT_FAILED
             if workers:
                 await prep.runner.aclose()
-                prep = await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers)
+                prep = replace(await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers),
+                               created=prep.created, skipped=prep.skipped)
                 supervise(prep.runner, WorkerProcesses(workers, prep.batch.id, global_args=inv.global_args()))
             return await drive(inv, db, prep, json_mode=json_mode)
 

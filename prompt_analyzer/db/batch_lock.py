@@ -121,7 +121,7 @@ class BatchWorkers:
                 await conn.execute(_EXPIRE_ALL_CLAIMS, self._params())
                 await conn.execute(
                     """UPDATE analysis_batches SET round_started_at = now(), status = 'running', completed_at = NULL,
-                              updated_at = now() WHERE id = %(b)s""",
+                              finishing_worker = NULL, updated_at = now() WHERE id = %(b)s""",
                     self._params())
             await conn.execute(
                 """INSERT INTO batch_workers (batch_id, worker, role, state, host, pid, lease_expires_at)
@@ -180,18 +180,24 @@ class BatchWorkers:
             return int((await self._live(conn))["others"])
 
     async def leave(self, *, state: str, calls: int, decide: Callable[[int], BatchStatus]) -> Left:
-        """Leave the batch.  If no other worker is live, finish it in the same transaction: jobs
-        recomputed, the status ``decide(unfinished pairs)`` says, the counters; exactly once."""
+        """Leave the batch; if no other worker is live, finish it (jobs recomputed, the status
+        ``decide(unfinished pairs)`` says, the counters), exactly once.
+
+        Two steps: under the batch row's lock, leave and, if last, become the finishing worker; then,
+        outside that transaction (its locks would hold readers of ai_responses), finish, provided no
+        worker has joined meanwhile (joining clears the finishing worker; it then finishes the batch)."""
         async with self.store.pool.connection() as conn, conn.transaction():
             batch = await self._lock(conn)
             await conn.execute(
                 """UPDATE batch_workers SET state = %(state)s, left_at = now(), calls = %(calls)s
                    WHERE batch_id = %(b)s AND worker = %(w)s""",
                 self._params(state=state, calls=calls))
-            await conn.execute(_REAP, self._params())
             live = await self._live(conn)
             if live["others"] or batch.status != BatchStatus.RUNNING:
                 return Left(False, batch)
+            await conn.execute("UPDATE analysis_batches SET finishing_worker = %(w)s WHERE id = %(b)s",
+                               self._params())
+        async with self.store.pool.connection() as conn:
             await conn.execute(_RECOMPUTE_BATCH_JOBS, self._params())
             cur = await conn.execute(
                 """SELECT count(*) FILTER (WHERE r.status IS DISTINCT FROM 'success') AS unfinished
@@ -204,17 +210,21 @@ class BatchWorkers:
             done = conn.cursor(row_factory=class_row(BatchRow))
             await done.execute(
                 sql.SQL("""UPDATE analysis_batches b SET status = %(status)s, updated_at = now(),
-                          completed_at = CASE WHEN %(finished)s THEN now() END,
+                          completed_at = CASE WHEN %(finished)s THEN now() END, finishing_worker = NULL,
                           total_jobs = s.total, completed_jobs = s.done, failed_jobs = s.failed
                    FROM (SELECT count(*) AS total,
                                 count(*) FILTER (WHERE status = 'completed') AS done,
                                 count(*) FILTER (WHERE status = 'failed') AS failed
                          FROM analysis_jobs WHERE batch_id = %(b)s) s
-                   WHERE b.id = %(b)s RETURNING {}""").format(_BATCH_B),
+                   WHERE b.id = %(b)s AND b.finishing_worker = %(w)s AND b.status = 'running' RETURNING {}""")
+                .format(_BATCH_B),
                 self._params(status=status, finished=status.finished))
             finished = await done.fetchone()
-            assert finished is not None
-            return Left(True, finished)
+        if finished is None:  # a worker joined meanwhile: it finishes the batch
+            current = await self.store.get_batch(self.batch_id)
+            assert current is not None
+            return Left(False, current)
+        return Left(True, finished)
 
 
 def _pid(worker: str) -> int | None:

@@ -101,7 +101,9 @@ class Runner:
         self.on_stop: list[Callable[[str], None]] = []
 
     def _open_lanes(self) -> None:
-        """Clients are made only once the batch lock is ours (an overlapping run exits at once)."""
+        """Clients are made only once the batch is joined (an overlapping run exits at once)."""
+        if self.role == SUPERVISOR:
+            return  # its workers call; it follows their progress (_follow)
         for name in self.platforms:
             self.lanes[name] = Lane.open(self.settings.platform(name), self.provider_factory(name),
                                          breaker_threshold=self.run.breaker_threshold, limits=self.coord.limits)
@@ -205,9 +207,13 @@ class Runner:
         worker's claims once they expire, pairs a stopped worker interrupted) until no pair is left
         that no live worker is calling."""
         if self.role == SUPERVISOR:
-            if self.supervise is not None:
-                await self.supervise()
-            await self._wait_for_others()
+            follow = asyncio.create_task(self._follow(batch_id))
+            try:
+                if self.supervise is not None:
+                    await self.supervise()
+                await self._wait_for_others()
+            finally:
+                follow.cancel()
             return
         await self._schedule().run(batch_id)
         while not self.stop.requested:
@@ -223,6 +229,19 @@ class Runner:
             if act.next_expiry is not None:
                 wait = min(wait, max(0.05, (act.next_expiry - datetime.now(UTC)).total_seconds()))
             await self.stop.until_requested(wait)
+
+    async def _follow(self, batch_id: uuid.UUID) -> None:
+        """The supervisor's live display: the batch's pairs as its workers record them."""
+        while True:
+            await asyncio.sleep(_POLL_S)
+            with contextlib.suppress(Exception):  # only the display depends on it
+                counts = await self.store.pair_counts(batch_id, self.platforms)
+                for name, pp in self.progress.platforms.items():
+                    row = counts.get(name)
+                    if row:
+                        pp.success = int(row["success"]) - pp.done_before
+                        pp.error = int(row["error"])
+                        pp.in_flight = int(row["processing"])
 
     async def _wait_for_others(self) -> None:
         """The supervisor's end: its workers have exited; wait for any other live worker (another

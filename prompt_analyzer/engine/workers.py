@@ -108,11 +108,11 @@ async def prepare_join(
 ) -> Prepared:
     """A runner joining ``batch``: a worker (calls the batch's configured platforms) or the supervisor
     of local workers (calls nothing)."""
-    if role == SUPERVISOR:
-        runner = Runner(db.store, db.target, settings, [], provider_factory(settings), role=role, workers=workers)
+    planned = list(batch.platforms or settings.platform_names)
+    if role == SUPERVISOR:  # its platforms only for the display: it opens no client
+        runner = Runner(db.store, db.target, settings, planned, provider_factory(settings), role=role, workers=workers)
         return Prepared(runner, batch, False, [])
     await replay_spool(db, settings)
-    planned = list(batch.platforms or settings.platform_names)
     usable, skipped = usable_platforms(settings, [p for p in planned if p in settings.platforms])
     spool = await Spool.open(settings.home, db.store)
     runner = Runner(db.store, db.target, settings, usable, provider_factory(settings), spool=spool, role=role,

@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS batch_workers (
 -- The round a batch is in: set when the first live worker joins it.  An error recorded during the
 -- round is final for the round (no other worker retries it); errors of earlier rounds are retried.
 ALTER TABLE analysis_batches ADD COLUMN IF NOT EXISTS round_started_at timestamptz;
+-- The worker that left last and is finishing the batch (a worker joining meanwhile clears it).
+ALTER TABLE analysis_batches ADD COLUMN IF NOT EXISTS finishing_worker text;
 
 -- A worker's heartbeat renews the leases of its claims: one index lookup per heartbeat.
 CREATE INDEX IF NOT EXISTS ai_responses_claimed_by_idx ON ai_responses (claimed_by)
