@@ -13,7 +13,11 @@ The machine has 2 cores shared with other work: the load average at each run's s
 the JSON (os.getloadavg()); with more worker processes than cores, calls per second measure the
 machine, not the design.
 
-    .venv/bin/python bench/workers.py [--n 1000] [--rate-n 1000] [--only overhead|rate]
+    .venv/bin/python bench/workers.py [--n 1000] [--rate-n 1000] [--only overhead|roundtrips|rate]
+
+Round trips per call: the overhead scenario again (n / 2 prompts) with every connection through
+bench/database.py's counting TCP proxy (a round trip is every time a client sends after the server
+answered).
 """
 
 from __future__ import annotations
@@ -57,13 +61,16 @@ def _calling_span_s(url: str) -> float:
 
 
 def one_run(sim: c.Simulator, n: int, workers: int, platforms: dict[str, dict[str, Any]], *, redis: str | None,
-            tag: str) -> dict[str, Any]:
+            tag: str, proxy: Any = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-"))
     url, dbname = c.fresh_database(tag)
     try:
         cfg = _config(work / "config.toml", platforms, redis)
         env = c.base_env(sim, url, cfg, work / "home")
         c.import_prompts(env, n, work)
+        if proxy is not None:  # bench/database.py's counting TCP proxy: every process's round trips
+            proxy.reset()
+            env["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:{proxy.port}/{dbname}?sslmode=disable"
         cmd = c.analyze_cmd("run", "--key", f"bench-{tag}", "--workers", str(workers), "--json")
         c.say(f"running: {' '.join(cmd[3:])}  (N={n}, redis={'yes' if redis else 'no'})")
         load0 = _load()
@@ -98,6 +105,9 @@ def one_run(sim: c.Simulator, n: int, workers: int, platforms: dict[str, dict[st
                          "delta": delta},
             "loadavg": {"start": load0, "end": _load()},
             "exit_code": r.returncode,
+            **({"round_trips_per_call": round(proxy.round_trips / calls, 3),
+                "statements_per_call": round((proxy.msgs.get("Q", 0) + proxy.msgs.get("E", 0)) / calls, 3),
+                "connections": proxy.connections} if proxy is not None else {}),
         }
     finally:
         c.drop_database(dbname)
@@ -113,6 +123,26 @@ def overhead(n: int) -> list[dict[str, Any]]:
             c.say(f"  {workers} worker(s): {res['calls_per_s']} calls/s ({res['calls_per_s_calling_span']} over the "
                   f"calling span), cpu ms/call {res['cpu_ms_per_call']}, "
                   f"transactions/call {res['postgres']['transactions_per_call']}, load {res['loadavg']}")
+            out.append(res)
+        return out
+    finally:
+        sim.stop()
+
+
+def round_trips(n: int) -> list[dict[str, Any]]:
+    """The overhead scenario again, every connection through a counting proxy: round trips per call."""
+    from database import CountingProxy
+
+    proxy = CountingProxy()
+    sim = c.Simulator("--profile", "fast")
+    try:
+        platforms = {p: {"rpm": HUGE_RPM, "max_concurrency": 32} for p in c.PLATFORMS}
+        out = []
+        for workers in (1, 2, 4):
+            res = one_run(sim, n, workers, platforms, redis=None, tag=f"wrt{workers}", proxy=proxy)
+            c.say(f"  {workers} worker(s), proxied: {res['round_trips_per_call']} round trips/call, "
+                  f"{res['statements_per_call']} statements/call, {res['postgres']['transactions_per_call']} "
+                  f"transactions/call, {res['calls_per_s']} calls/s")
             out.append(res)
         return out
     finally:
@@ -144,14 +174,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="prompts in the overhead scenario (x 4 platforms)")
     ap.add_argument("--rate-n", type=int, default=1000, help="prompts in the rate-bound scenario")
-    ap.add_argument("--only", choices=("overhead", "rate"))
+    ap.add_argument("--only", choices=("overhead", "rate", "roundtrips"))
     args = ap.parse_args()
     m = c.machine()
     c.print_machine(m)
     result: dict[str, Any] = {}
-    if args.only != "rate":
+    if args.only in (None, "overhead"):
         result["overhead"] = overhead(args.n)
-    if args.only != "overhead":
+    if args.only in (None, "roundtrips"):
+        result["round_trips"] = round_trips(args.n // 2)
+    if args.only in (None, "rate"):
         result["rate_bound_4_workers"] = rate_bound(args.rate_n)
     c.save("workers" if not args.only else f"workers_{args.only}",
            {"benchmark": "workers", "machine": m, "loadavg_at_end": _load(), "result": result,

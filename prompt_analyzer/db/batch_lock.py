@@ -48,6 +48,19 @@ expired AS (
 SELECT worker, (SELECT count(*) FROM expired e WHERE e.claimed_by = dead.worker) AS claims FROM dead
 """
 
+# What is left of the batch for anyone: live claims of other workers, pairs still to do in the round.
+_LEFT = """
+SELECT (SELECT count(*) FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
+        WHERE j.batch_id = %(b)s AND r.status = 'processing' AND r.claim_expires_at >= now()
+          AND r.claimed_by IS DISTINCT FROM %(w)s) AS held,
+       EXISTS (SELECT 1 FROM analysis_jobs j CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
+               LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
+               WHERE j.batch_id = %(b)s
+                 AND (r.id IS NULL OR (r.status = 'processing' AND r.claim_expires_at < now())
+                      OR (r.status = 'error' AND (r.error_class = 'interrupted'
+                          OR r.updated_at < %(round)s::timestamptz OR %(round)s::timestamptz IS NULL)))) AS todo
+"""
+
 # The first worker of a round: no worker is live, so every claim of the batch belongs to the dead.
 _EXPIRE_ALL_CLAIMS = """
 UPDATE ai_responses r SET claim_expires_at = now() - interval '1 second'
@@ -58,6 +71,7 @@ WHERE j.batch_id = %(b)s AND r.analysis_job_id = j.id AND r.status = 'processing
 _LIVE = """
 SELECT count(*) FILTER (WHERE role <> 'supervisor') AS calling,
        count(*) FILTER (WHERE role IN ('coordinator', 'supervisor') AND worker <> %(w)s) AS coordinators,
+       count(*) FILTER (WHERE role = 'supervisor' AND worker <> %(w)s) AS supervisors,
        count(*) FILTER (WHERE worker <> %(w)s) AS others
 FROM batch_workers
 WHERE batch_id = %(b)s AND state = 'running' AND lease_expires_at >= now()
@@ -152,7 +166,7 @@ class BatchWorkers:
             revived = await conn.execute(
                 """UPDATE batch_workers SET lease_expires_at = now() + make_interval(secs => %(lease)s),
                           state = 'running', left_at = NULL
-                   WHERE batch_id = %(b)s AND worker = %(w)s
+                   WHERE batch_id = %(b)s AND worker = %(w)s AND state IN ('running', 'dead')
                    RETURNING (SELECT state FROM batch_workers o WHERE o.batch_id = %(b)s AND o.worker = %(w)s)
                              AS was""",
                 self._params())
@@ -193,10 +207,20 @@ class BatchWorkers:
                    WHERE batch_id = %(b)s AND worker = %(w)s""",
                 self._params(state=state, calls=calls))
             live = await self._live(conn)
-            if live["others"] or batch.status != BatchStatus.RUNNING:
+            if batch.status != BatchStatus.RUNNING or live["supervisors"]:
+                return Left(False, batch)  # finished, or the supervisor of local workers finishes it
+            # Last: no other worker is live, or none has anything left to do (a worker killed before it
+            # claimed anything still looks live until its lease ends: it must not hold the batch open).
+            cur = await conn.execute(_LEFT, self._params(round=self.round_started_at))
+            left = await cur.fetchone()
+            assert left is not None
+            if left["held"] or (live["others"] and left["todo"]):
                 return Left(False, batch)
-            await conn.execute("UPDATE analysis_batches SET finishing_worker = %(w)s WHERE id = %(b)s",
-                               self._params())
+            cur = await conn.execute(
+                """UPDATE analysis_batches SET finishing_worker = %(w)s
+                   WHERE id = %(b)s AND finishing_worker IS NULL RETURNING id""", self._params())
+            if await cur.fetchone() is None:
+                return Left(False, batch)  # another worker is finishing it
         async with self.store.pool.connection() as conn:
             await conn.execute(_RECOMPUTE_BATCH_JOBS, self._params())
             cur = await conn.execute(

@@ -99,6 +99,7 @@ class Runner:
         # The parent of `run --workers N` (role SUPERVISOR): runs and waits for its worker processes.
         self.supervise: Callable[[], Awaitable[None]] | None = None
         self.on_stop: list[Callable[[str], None]] = []
+        self._beating: asyncio.Task[None] | None = None
 
     def _open_lanes(self) -> None:
         """Clients are made only once the batch is joined (an overlapping run exits at once)."""
@@ -161,7 +162,7 @@ class Runner:
             log.info("no live worker on the batch: claims left by stopped runs are taken over")
         # Pairs are read and claimed as of this round: an error another worker recorded in it is final.
         self.store = self.recorder.store = self.store.for_round(members.round_started_at)
-        heartbeat = asyncio.create_task(self._heartbeat(members, lease / 3))
+        self._beating = asyncio.create_task(self._heartbeat(members, lease / 3))
         try:
             if self.role != SUPERVISOR:
                 self.coord.workers = max(self.coord.workers, joined.calling)
@@ -184,9 +185,13 @@ class Runner:
                 raise self.db_error  # answers received meanwhile are in the spool
             return await self._finish(batch_id)
         finally:
-            heartbeat.cancel()
+            await self._stop_heartbeat()
+
+    async def _stop_heartbeat(self) -> None:
+        if self._beating is not None:
+            self._beating.cancel()
             with contextlib.suppress(BaseException):
-                await heartbeat
+                await self._beating
 
     async def _heartbeat(self, members: BatchWorkers, every_s: float) -> None:
         """Renew this worker's lease and its claims; learn how many workers share the limits."""
@@ -296,6 +301,7 @@ class Runner:
             return BatchStatus.COMPLETED_WITH_ERRORS if unfinished else BatchStatus.COMPLETED
 
         assert self.members is not None
+        await self._stop_heartbeat()  # a beat after leaving would make this worker look alive
         left = await self.db(self.members.leave, state="stopped" if stopped_by else "done", calls=self.calls,
                              decide=decide)
         for name, lane in self.lanes.items():
