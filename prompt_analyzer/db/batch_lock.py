@@ -230,7 +230,9 @@ class BatchWorkers:
                    WHERE j.batch_id = %(b)s""",
                 self._params())
             row = await cur.fetchone()
-            status = decide(int(row["unfinished"]) if row else 0)
+        status = decide(int(row["unfinished"]) if row else 0)
+        # The status in a transaction of its own: nothing read above stays locked while it commits.
+        async with self.store.pool.connection() as conn:
             done = conn.cursor(row_factory=class_row(BatchRow))
             await done.execute(
                 sql.SQL("""UPDATE analysis_batches b SET status = %(status)s, updated_at = now(),
