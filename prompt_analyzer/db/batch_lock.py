@@ -85,6 +85,7 @@ class Joined:
     busy: bool  # the coordinator role is held by a live process (nothing was joined)
     finished: bool  # the batch has finished (nothing was joined)
     calling: int  # live workers making calls, this one included
+    taken_over: int = 0  # claims of earlier runs expired by this join (a new round)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +132,9 @@ class BatchWorkers:
             if self.role in (COORDINATOR, SUPERVISOR) and live["coordinators"]:
                 return Joined(batch, False, True, False, 0)
             new_round = live["others"] == 0
+            taken_over = 0
             if new_round:
-                await conn.execute(_EXPIRE_ALL_CLAIMS, self._params())
+                taken_over = (await conn.execute(_EXPIRE_ALL_CLAIMS, self._params())).rowcount
                 await conn.execute(
                     """UPDATE analysis_batches SET round_started_at = now(), status = 'running', completed_at = NULL,
                               finishing_worker = NULL, updated_at = now() WHERE id = %(b)s""",
@@ -149,7 +151,7 @@ class BatchWorkers:
             rnd = await cur.fetchone()
             self.round_started_at = rnd.round_started_at if rnd else None
             calling = live["calling"] + (0 if self.role == SUPERVISOR else 1)
-            return Joined(batch, new_round, False, False, calling)
+            return Joined(batch, new_round, False, False, calling, taken_over)
 
     async def _lock(self, conn: AsyncConnection[Any]) -> BatchRow:
         cur = conn.cursor(row_factory=class_row(BatchRow))

@@ -158,8 +158,8 @@ class Runner:
                               "(join it with `analyze worker`)")
         if joined.finished:
             raise BatchFinished(joined.batch)
-        if joined.new_round and joined.batch.status == BatchStatus.RUNNING and self.role != SUPERVISOR:
-            log.info("no live worker on the batch: claims left by stopped runs are taken over")
+        if joined.taken_over:
+            log.info("reclaimed %d pair(s) left processing by a stopped run", joined.taken_over)
         # Pairs are read and claimed as of this round: an error another worker recorded in it is final.
         self.store = self.recorder.store = self.store.for_round(members.round_started_at)
         self._beating = asyncio.create_task(self._heartbeat(members, lease / 3))
