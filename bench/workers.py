@@ -91,6 +91,7 @@ def one_run(sim: c.Simulator, n: int, workers: int, platforms: dict[str, dict[st
         return {
             "workers": workers, "n_prompts": n, "redis": bool(redis),
             "calls": calls, "answered_ok": ok, "sim_429": sim_429,
+            "sim_per_platform": {p: v for p, v in sim_per.items() if v.get("requests")},
             "sim_429_pct": round(100 * sim_429 / max(1, calls), 4),
             "pairs_success": sum(int(p["success"]) for p in r.summary["platforms"].values()),
             "duration_s": dur, "process_wall_s": round(r.wall_s, 2), "calling_span_s": round(span, 2),
