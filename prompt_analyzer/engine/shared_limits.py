@@ -217,6 +217,9 @@ class SharedRate:
         self.rpm = rpm  # in force: configured, or learned (set_rpm, possibly by another worker)
         self.local = Pacer(rpm / coord.workers)
         self.pauses = 0
+        # One slot held at a time by this process, as the local pacer does: a process that the machine
+        # stalls then sends one late call, not every call whose reserved slot passed meanwhile (a burst).
+        self._lock = asyncio.Lock()
 
     def resplit(self) -> None:
         paused = self.local._paused_until
@@ -227,21 +230,22 @@ class SharedRate:
         """Wait for this call's slot in the platform's shared schedule.  ``sleep`` may end early (a
         stop): the slot is then lost, which only slows the platform by one interval."""
         if not self.coord.fallback:
-            try:
-                async with asyncio.timeout(_REDIS_TIMEOUT_S * 2):
-                    wait_us, rpm = await self.coord._acquire(keys=[self.key],
-                                                             args=[self.configured, _HEADROOM, _KEY_TTL_MS])
-            except (RedisError, OSError, TimeoutError) as e:
-                self.coord.lost(e)
-            else:
-                learned = float(rpm)
-                if learned != self.rpm:
-                    self.rpm = learned
-                    self.resplit()
-                wait = int(wait_us) / 1e6
-                if wait > 0:
-                    await sleep(wait)
-                return
+            async with self._lock:
+                try:
+                    async with asyncio.timeout(_REDIS_TIMEOUT_S * 2):
+                        wait_us, rpm = await self.coord._acquire(keys=[self.key],
+                                                                 args=[self.configured, _HEADROOM, _KEY_TTL_MS])
+                except (RedisError, OSError, TimeoutError) as e:
+                    self.coord.lost(e)
+                else:
+                    learned = float(rpm)
+                    if learned != self.rpm:
+                        self.rpm = learned
+                        self.resplit()
+                    wait = int(wait_us) / 1e6
+                    if wait > 0:
+                        await sleep(wait)
+                    return
         await self.local.acquire(sleep)
 
     def pause(self, seconds: float) -> None:
