@@ -188,6 +188,14 @@ class DatabaseSettings:
     pool_max: PositiveInt = 20
 
 
+@dataclass(frozen=True, config=_CONFIG)
+class CoordinationSettings:
+    """Several worker processes on one batch (``analyze run --workers N``, ``analyze worker``)."""
+
+    redis_url: Text | None = None  # shared rate limits; REDIS_URL overrides; None: each worker takes rpm / N
+    worker_lease_s: PositiveFloat = 30.0  # a worker silent this long is dead: its claims are taken over
+
+
 def default_platform(name: str) -> PlatformSettings:
     b = BUILTINS[name]
     return PlatformSettings(name=name, kind=b.kind, **b.defaults)
@@ -198,6 +206,7 @@ class Settings:
     run: RunSettings = field(default_factory=RunSettings)
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    coordination: CoordinationSettings = field(default_factory=CoordinationSettings)
     home: Path = field(default_factory=lambda: Path("~/.local/share/prompt-analyzer").expanduser())
     source: str | None = None  # config file path, for messages
 
@@ -225,6 +234,12 @@ class Settings:
             pw = urlsplit(self.database.url.get()).password
             if pw:
                 out.append(pw)
+        if self.coordination.redis_url:
+            from urllib.parse import urlsplit
+
+            pw = urlsplit(self.coordination.redis_url).password
+            if pw:
+                out.append(pw)
         return [s for s in out if len(s) >= 4]
 
 
@@ -236,10 +251,12 @@ class _File:
     run: RunSettings = field(default_factory=RunSettings)
     platforms: dict[str, PlatformSettings] = field(default_factory=dict)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    coordination: CoordinationSettings = field(default_factory=CoordinationSettings)
 
 
 _FILE = TypeAdapter(_File)
-_SECTIONS: dict[str, type] = {"run": RunSettings, "platforms": PlatformSettings, "database": DatabaseSettings}
+_SECTIONS: dict[str, type] = {"run": RunSettings, "platforms": PlatformSettings, "database": DatabaseSettings,
+                              "coordination": CoordinationSettings}
 _NOT_IN_FILE = frozenset({"name", "api_key", "url"})  # a platform's name is its table's; secrets: environment
 
 
@@ -394,6 +411,9 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     url = (env.get("DATABASE_URL") or _read_credential(env, "DATABASE_URL") or "").strip()
     database = replace(file.database, url=Secret(url) if url else None)
     home = Path(env.get("PROMPT_ANALYZER_HOME") or "~/.local/share/prompt-analyzer").expanduser()
+    redis_url = (env.get("REDIS_URL") or "").strip() or file.coordination.redis_url
+    coordination = replace(file.coordination, redis_url=redis_url or None)
     return Settings(
-        run=file.run, platforms=platforms, database=database, home=home, source=str(path) if path else None
+        run=file.run, platforms=platforms, database=database, coordination=coordination, home=home,
+        source=str(path) if path else None,
     )

@@ -105,4 +105,5 @@ def server_home() -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+from tests.engine.redis_server import own_redis  # noqa: E402,F401  (a Redis server a test may kill)
 from tests.harness import env, sim  # noqa: E402,F401  (shared fixtures for CLI tests)

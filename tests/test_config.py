@@ -128,7 +128,7 @@ def test_nan_and_inf_are_refused_naming_the_key(tmp_path: Path, text: str, needl
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ("[nope]\n", "nope: unknown section (known: run, platforms, database)"),
+        ("[nope]\n", "nope: unknown section (known: run, platforms, database, coordination)"),
         ("[platforms.bard]\n", "platforms.bard: unknown platform (known: openai, gemini, claude, perplexity)"),
         ("[run]\npage_sise = 5\n", "run.page_sise: unknown key (known: backoff_base_s, "),
         ("[database]\npoolmax = 5\n", "database.poolmax: unknown key (known: pool_max, pooler)"),

@@ -21,7 +21,7 @@ from .. import __version__
 from ..config import ConfigError
 from ..logs import setup_logging
 from ..prompts import InputError
-from . import brands, collect, db, demo, doctor, prompts, report, run, score
+from . import brands, collect, db, demo, doctor, prompts, report, run, score, worker
 from ._context import Invocation
 from ._exec import EXIT_SIGINT, EXIT_USAGE, err, out
 from ._options import OptionError, choice
@@ -40,6 +40,7 @@ app.command()(collect.collect)
 app.command()(demo.demo)
 app.command()(report.report)
 app.command()(doctor.doctor)
+app.command()(worker.worker)
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(db.app, name="db")
 app.add_typer(brands.app, name="brands")

@@ -39,6 +39,10 @@ class Invocation:
     signal: str | None = None  # the signal that ended the command before a batch started
     report: BatchReport | None = None  # the last batch report, for metrics and the webhook
 
+    def global_args(self) -> list[str]:
+        """The global options a child ``analyze`` (a worker of ``run --workers``) is given."""
+        return [*(["--config", str(self.config)] if self.config else []), *(["--debug"] if self.debug else [])]
+
     def load_settings(self) -> Settings:
         if self.settings is None:
             self.settings = load_settings(self.config)

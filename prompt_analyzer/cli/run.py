@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import time
 import uuid
+from dataclasses import replace
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -17,6 +18,7 @@ import typer
 from ..config import Settings
 from ..db import Database, DatabaseUnavailable
 from ..engine.estimate import Estimate, estimate_run
+from ..engine.runner import SUPERVISOR
 from ..engine.service import (
     BatchFinished,
     Prepared,
@@ -28,6 +30,7 @@ from ..engine.service import (
     prepare_run,
     usable_platforms,
 )
+from ..engine.workers import WorkerProcesses, prepare_join, supervise
 from ..prompts import parse_platforms
 from ..providers import preload
 from ..providers.pricing import usd_amount
@@ -94,15 +97,22 @@ async def drive(inv: Invocation, db: Database, prep: Prepared, *, json_mode: boo
                     "and will be written by the next run"
                 ) from None
             raise
-        if not started:
-            reporter.start(prep.batch, runner.progress, resumed=not prep.created)
-        reporter.tick(runner.progress)
+        if outcome.last or started:
+            if not started:
+                reporter.start(prep.batch, runner.progress, resumed=not prep.created)
+            reporter.tick(runner.progress)
     finally:
         inv.batch_ended()
         if ticker:
             ticker.cancel()
         reporter.stop()
         await runner.aclose()
+    if not outcome.last:  # other workers are still on the batch: the last of them gives the summary
+        say(f"this worker's part of batch {prep.batch.idempotency_key or prep.batch.id} is done "
+            f"({runner.calls} calls); the workers still on it finish it")
+        if outcome.interrupted_by:
+            return EXIT_SIGINT if outcome.interrupted_by == "SIGINT" else EXIT_SIGTERM
+        return EXIT_OK
     report = await batch_report(db, outcome.batch, outcome)
     inv.report = report
     if json_mode:
@@ -196,6 +206,8 @@ def run(
         parser=choice(RunMode, _bad_mode))] = None,
     detach: Annotated[bool, typer.Option(
         "--detach", help="Batch mode: submit, then exit 0 with status submitted; collect later.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, max=256, help="Run the batch with N local worker processes.")] = None,
 ) -> None:
     """Run one batch over the active prompts; the same --key resumes an unfinished batch."""
     inv = invocation(ctx)
@@ -249,6 +261,11 @@ def run(
                     print_json(inv.report)
                 say(msg)
                 return EXIT_OK if b.status == "completed" else EXIT_FAILED
+            if workers:
+                await prep.runner.aclose()
+                prep = replace(await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers),
+                               created=prep.created, skipped=prep.skipped)
+                supervise(prep.runner, WorkerProcesses(workers, prep.batch.id, global_args=inv.global_args()))
             code = await drive(inv, db, prep, json_mode=json_mode)
             await hooks.add_visibility(db.store, prep.batch.id)
             return code

@@ -74,6 +74,15 @@ class PairWork:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """A batch's remaining work as one worker sees it after its pass (:meth:`Store.batch_activity`)."""
+
+    todo: int  # pairs this worker could claim now (capped at 1000)
+    held: int  # pairs other workers hold (live or expired claims)
+    next_expiry: datetime | None  # the earliest of those claims' expiry
+
+
+@dataclass(frozen=True, slots=True)
 class CitationRow:
     position: int
     url: str
@@ -242,8 +251,15 @@ _LOCK_JOBS = "SELECT 1 FROM analysis_jobs WHERE id = ANY(%(jobs)s::uuid[]) ORDER
 
 
 class Store:
-    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], *, round_started_at: datetime | None = None) -> None:
         self.pool = pool
+        # The round of the batch a worker is in (``batch_workers``): errors recorded since are final for
+        # the round, so no worker retries another's failed pair.  None: every error is to do again.
+        self.round_started_at = round_started_at
+
+    def for_round(self, round_started_at: datetime | None) -> Store:
+        """The same pool, reading and claiming pairs as of a batch's round."""
+        return Store(self.pool, round_started_at=round_started_at)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -436,9 +452,11 @@ class Store:
     # ------------------------------------------------------------------------------- pairs
 
     async def pending_pairs(
-        self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int
+        self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int,
+        round_started_at: datetime | None = None,
     ) -> list[PairWork]:
-        """A page of the batch's pairs on ``platform`` that have not succeeded and are not held by a live claim."""
+        """A page of the batch's pairs on ``platform`` still to do in this round: not succeeded, not
+        held by a live claim, not ended in error during the round (``round_started_at``) unless interrupted."""
         # Walk the batch's jobs in id order and probe each job's row for this platform (one index
         # lookup per job, stopping at `limit`): a page costs the same at job 1 and at job 1,000,000.
         rows = await self.fetchall(
@@ -449,15 +467,19 @@ class Store:
                  AND NOT EXISTS (
                      SELECT 1 FROM ai_responses r
                      WHERE r.analysis_job_id = j.id AND r.platform = %(pl)s
-                       AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())))
+                       AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())
+                            OR (r.status = 'error' AND r.error_class IS DISTINCT FROM 'interrupted'
+                                AND r.updated_at >= %(round)s::timestamptz)))
                ORDER BY j.id LIMIT %(n)s""",
-            {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit},
+            {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit,
+             "round": round_started_at or self.round_started_at},
         )
         return [PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"], platform)
                 for r in rows]
 
     async def pending_jobs(
-        self, batch_id: uuid.UUID, platforms: Sequence[str], *, after: uuid.UUID | None, limit: int
+        self, batch_id: uuid.UUID, platforms: Sequence[str], *, after: uuid.UUID | None, limit: int,
+        round_started_at: datetime | None = None,
     ) -> list[list[PairWork]]:
         """A page of jobs with pairs still to do, each as its list of pairs (prompt-at-a-time schedule)."""
         rows = await self.fetchall(
@@ -468,8 +490,10 @@ class Store:
                      AND EXISTS (SELECT 1 FROM unnest(j.platforms) AS x(platform)
                                  LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
                                  WHERE x.platform = ANY(%(pl)s::text[])
-                                   AND (r.id IS NULL OR r.status = 'error'
-                                        OR (r.status = 'processing' AND r.claim_expires_at < now())))
+                                   AND (r.id IS NULL OR (r.status = 'processing' AND r.claim_expires_at < now())
+                                        OR (r.status = 'error' AND (r.error_class = 'interrupted'
+                                            OR r.updated_at < %(round)s::timestamptz
+                                            OR %(round)s::timestamptz IS NULL))))
                    ORDER BY j.id LIMIT %(n)s)
                SELECT page.job_id, page.prompt_tracking_id, page.project_id, p.prompt_text, x.platform
                FROM page
@@ -477,10 +501,12 @@ class Store:
                CROSS JOIN LATERAL unnest(page.platforms) AS x(platform)
                LEFT JOIN ai_responses r ON r.analysis_job_id = page.job_id AND r.platform = x.platform
                WHERE x.platform = ANY(%(pl)s::text[])
-                 AND (r.id IS NULL OR r.status = 'error'
-                      OR (r.status = 'processing' AND r.claim_expires_at < now()))
+                 AND (r.id IS NULL OR (r.status = 'processing' AND r.claim_expires_at < now())
+                      OR (r.status = 'error' AND (r.error_class = 'interrupted' OR r.updated_at < %(round)s::timestamptz
+                                                  OR %(round)s::timestamptz IS NULL)))
                ORDER BY page.job_id, x.platform""",
-            {"b": batch_id, "after": after or uuid.UUID(int=0), "pl": list(platforms), "n": limit},
+            {"b": batch_id, "after": after or uuid.UUID(int=0), "pl": list(platforms), "n": limit,
+             "round": round_started_at or self.round_started_at},
         )
         jobs: list[list[PairWork]] = []
         for r in rows:
@@ -505,17 +531,20 @@ class Store:
             )
             return cur.rowcount
 
-    async def claim(self, pair: PairWork, *, owner: str, lease_s: float) -> uuid.UUID | None:
+    async def claim(
+        self, pair: PairWork, *, owner: str, lease_s: float, round_started_at: datetime | None = None
+    ) -> uuid.UUID | None:
         """Claim the pair and count its first attempt; None if it succeeded or is held by a live claim."""
-        return (await self.claim_many([(pair, lease_s)], owner=owner))[0]
+        return (await self.claim_many([(pair, lease_s)], owner=owner, round_started_at=round_started_at))[0]
 
     async def claim_many(
-        self, pairs: Sequence[tuple[PairWork, float]], *, owner: str
+        self, pairs: Sequence[tuple[PairWork, float]], *, owner: str, round_started_at: datetime | None = None
     ) -> list[uuid.UUID | None]:
         """Claim many pairs in one statement; per pair its response id, or None as in :meth:`claim`.
 
-        A pair is claimable when it has no row yet, ended in error, or its claim's lease expired;
-        a pair that succeeded is never claimed again.  Jobs with a claimed pair become ``running``.
+        A pair is claimable when it has no row yet, its claim's lease expired, or it ended in error
+        before this round (``round_started_at``; None: any error) or was interrupted; a pair that
+        succeeded is never claimed again.  Jobs with a claimed pair become ``running``.
         """
         rows = await self.fetchall(
             """WITH input AS (
@@ -532,7 +561,9 @@ class Store:
                      status = 'processing', attempts = ai_responses.attempts + 1,
                      prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
                      claim_expires_at = EXCLUDED.claim_expires_at, updated_at = now()
-                 WHERE ai_responses.status = 'error'
+                 WHERE (ai_responses.status = 'error'
+                        AND (ai_responses.error_class = 'interrupted' OR %(round)s::timestamptz IS NULL
+                             OR ai_responses.updated_at < %(round)s::timestamptz))
                     OR (ai_responses.status = 'processing'
                         AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
                  RETURNING id, analysis_job_id, platform),
@@ -543,7 +574,8 @@ class Store:
                SELECT id, analysis_job_id, platform FROM c""",
             {"jobs": [p.job_id for p, _ in pairs], "prompts": [p.prompt_id for p, _ in pairs],
              "projects": [p.project_id for p, _ in pairs], "pls": [p.platform for p, _ in pairs],
-             "texts": [p.prompt_text for p, _ in pairs], "leases": [lease for _, lease in pairs], "owner": owner},
+             "texts": [p.prompt_text for p, _ in pairs], "leases": [lease for _, lease in pairs], "owner": owner,
+             "round": round_started_at or self.round_started_at},
         )
         got = {(r["analysis_job_id"], r["platform"]): r["id"] for r in rows}
         return [got.get((p.job_id, p.platform)) for p, _ in pairs]
@@ -559,6 +591,42 @@ class Store:
                 (lease_s, response_id, owner),
             )
             return cur.rowcount == 1
+
+    async def renew_claims(self, owner: str, *, lease_s: float) -> int:
+        """A worker's heartbeat: its claims live at least ``lease_s`` more (a call may wait long for its
+        slot or its retry; the claim must outlive the wait while its owner lives, and no longer)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                """UPDATE ai_responses
+                   SET claim_expires_at = greatest(claim_expires_at, now() + make_interval(secs => %s))
+                   WHERE claimed_by = %s AND status = 'processing'""",
+                (lease_s, owner),
+            )
+            return cur.rowcount
+
+    async def batch_activity(
+        self, batch_id: uuid.UUID, platforms: Sequence[str], *, owner: str, round_started_at: datetime | None = None
+    ) -> Activity:
+        """What is left of the batch once a worker's pass ends: pairs still to do on ``platforms`` (a
+        dead worker's expired claims, interrupted pairs), and calls other live claims are making."""
+        row = await self.fetchone(
+            """SELECT
+                 (SELECT count(*) FROM (
+                    SELECT 1 FROM analysis_jobs j CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
+                    LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
+                    WHERE j.batch_id = %(b)s AND x.platform = ANY(%(pl)s::text[])
+                      AND (r.id IS NULL OR (r.status = 'processing' AND r.claim_expires_at < now())
+                           OR (r.status = 'error' AND (r.error_class = 'interrupted'
+                               OR r.updated_at < %(round)s::timestamptz OR %(round)s::timestamptz IS NULL)))
+                    LIMIT 1000) t) AS todo,
+                 count(r.id) AS held,
+                 min(r.claim_expires_at) AS next_expiry
+               FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
+               WHERE r.status = 'processing' AND j.batch_id = %(b)s AND r.claimed_by IS DISTINCT FROM %(owner)s""",
+            {"b": batch_id, "pl": list(platforms), "owner": owner, "round": round_started_at or self.round_started_at},
+        )
+        assert row is not None
+        return Activity(int(row["todo"]), int(row["held"]), row["next_expiry"])
 
     async def unclaim(self, response_id: uuid.UUID, *, owner: str) -> None:
         """A counted attempt that was never made (the run or the platform stopped first): uncount it and

@@ -99,7 +99,7 @@ class BatchModeRunner(Runner):
         live = {n: lane for n, lane in self.lanes.items() if n not in self.plan.platforms}
         if self.plan.live and live:
             work.append(self._schedule(live).run(batch_id))
-        await self.stop.run_with_grace(asyncio.gather(*work), self.run.grace_period_s)
+        await asyncio.gather(*work)  # within the run's grace period (Runner.execute)
 
     async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
         """``submitted`` while provider batches are open; ``interrupted`` when a provider expired or

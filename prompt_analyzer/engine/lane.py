@@ -12,6 +12,7 @@ from .breaker import CircuitBreaker
 from .concurrency import AdjustableLimit
 from .limits import DailyQuota, LaneLimits
 from .pacing import RateLimiter, TokenLimiter
+from .shared_limits import LimitsFactory
 
 PROBE_TIMEOUT_S = 5.0
 
@@ -50,12 +51,15 @@ class Lane:
 
     @classmethod
     def open(cls, settings: PlatformSettings, provider: Provider, *, breaker_threshold: int,
-             daily: DailyQuota | None = None) -> Lane:
+             daily: DailyQuota | None = None, limits: LimitsFactory | None = None) -> Lane:
+        """``limits``: the platform's rate limiter and token budgets shared by several workers (Redis, or a
+        split of the limits); None: this process's own."""
         halted = asyncio.Event()
+        pacer, budget = limits(settings) if limits else (None, None)
         return cls(
             settings=settings,
             provider=provider,
-            limits=LaneLimits(settings),
+            limits=LaneLimits(settings, pacer=pacer, budget=budget),
             breaker=CircuitBreaker(breaker_threshold, on_open=halted.set),
             daily=daily,
             halted=halted,

@@ -27,7 +27,7 @@ from typing import Any
 from ..config import PlatformSettings
 from ..providers.ratelimit_headers import StatedLimits
 from .concurrency import AdjustableLimit, InFlightController
-from .pacing import Pacer, RateLimiter, TokenBudget, TokenLimiter
+from .pacing import BudgetFactory, Pacer, RateLimiter, TokenBudget, TokenLimiter
 
 log = logging.getLogger("prompt_analyzer.engine")
 
@@ -44,9 +44,10 @@ class LaneLimits:
     """The pacer, token budgets and in-flight limit of one lane, and what moves them."""
 
     def __init__(self, settings: PlatformSettings, *, clock: Callable[[], float] = time.monotonic,
-                 pacer: RateLimiter | None = None, budget: Callable[[float, float | None], TokenLimiter] | None = None,
+                 pacer: RateLimiter | None = None, budget: BudgetFactory | None = None,
                  ) -> None:
-        """``pacer`` / ``budget`` (a factory of ``(tpm, ceiling)``): limiters shared with other workers;
+        """``pacer`` / ``budget`` (a factory of ``(kind, tpm, ceiling)``, kind ``tokens`` / ``input`` /
+        ``output``): limiters shared with other workers;
         by default this process's own."""
         self.settings = settings
         self.name = settings.name
@@ -54,10 +55,10 @@ class LaneLimits:
         auto = settings.rpm is None
         start = settings.auto_start_rpm if auto else float(settings.rpm or 0)
         self.pacer: RateLimiter = pacer if pacer is not None else Pacer(start, ceiling=settings.rpm)
-        self._new_budget: Callable[[float, float | None], TokenLimiter] = (
-            budget if budget is not None else lambda tpm, ceiling: TokenBudget(tpm, ceiling=ceiling))
+        self._new_budget: BudgetFactory = (
+            budget if budget is not None else lambda kind, tpm, ceiling: TokenBudget(tpm, ceiling=ceiling))
         self.rpm_source = "auto-start" if auto else "configured"
-        self.budget = self._new_budget(settings.tpm, settings.tpm) if settings.tpm else None  # total tokens
+        self.budget = self._new_budget("tokens", settings.tpm, settings.tpm) if settings.tpm else None  # total tokens
         self.input_budget: TokenLimiter | None = None  # Anthropic's input tokens per minute
         self.output_budget: TokenLimiter | None = None  # Anthropic's output tokens per minute
         self.tpm_source = "configured" if settings.tpm else None
@@ -90,20 +91,21 @@ class LaneLimits:
                                                            "rpm": self.pacer.rpm})
         if stated.input_tpm or stated.output_tpm:
             # Anthropic: input and output are the limits; its "tokens" is whichever binds now.
-            self.input_budget = self._budget(self.input_budget, stated.input_tpm, None)
-            self.output_budget = self._budget(self.output_budget, stated.output_tpm, None)
+            self.input_budget = self._budget("input", self.input_budget, stated.input_tpm, None)
+            self.output_budget = self._budget("output", self.output_budget, stated.output_tpm, None)
             self.tpm_source = "stated"
         elif stated.tpm:
-            self.budget = self._budget(self.budget, stated.tpm, self.settings.tpm)
+            self.budget = self._budget("tokens", self.budget, stated.tpm, self.settings.tpm)
             self.tpm_source = "stated"
         self._size()
 
-    def _budget(self, budget: TokenLimiter | None, tpm: float | None, ceiling: float | None) -> TokenLimiter | None:
+    def _budget(self, kind: str, budget: TokenLimiter | None, tpm: float | None,
+                ceiling: float | None) -> TokenLimiter | None:
         if not tpm:
             return budget
         tpm *= TOKEN_HEADROOM
         if budget is None:
-            return self._new_budget(tpm, ceiling)
+            return self._new_budget(kind, tpm, ceiling)
         budget.set_tpm(tpm)
         return budget
 

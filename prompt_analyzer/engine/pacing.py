@@ -43,6 +43,11 @@ class TokenLimiter(Protocol):
     def set_tpm(self, tpm: float) -> float: ...
 
 
+# A token budget for a lane: ``(kind, tpm, ceiling)`` -> limiter; kind is ``tokens`` (total), or Anthropic's
+# ``input`` / ``output``, so limiters shared by several workers keep one bucket per kind.
+BudgetFactory = Callable[[str, float, float | None], TokenLimiter]
+
+
 class Pacer(Throttler):
     def __init__(self, rpm: float, *, headroom: float = 0.995, ceiling: float | None = None) -> None:
         """``ceiling``: the configured upper bound :meth:`set_rpm` never exceeds (None: none)."""

@@ -48,6 +48,7 @@ class Outcome:
     batch: BatchRow
     progress: Progress
     interrupted_by: str | None = None  # "SIGINT" / "SIGTERM"
+    last: bool = True  # this process finished the batch (False: other workers were still on it)
 
     @property
     def status(self) -> str:

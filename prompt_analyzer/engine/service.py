@@ -21,16 +21,8 @@ from ..providers.batch import BatchClient, batch_support, make_batch_client
 from ..statuses import FINISHED
 from .batch_mode import BatchModeRunner, BatchPlan
 from .figures import BatchReport, PlatformFigures, TopErrorEntry
-from .runner import Outcome, Runner
+from .runner import BatchFinished, Outcome, Runner
 from .spool import Spool
-
-
-class BatchFinished(Exception):
-    """The batch of this key already finished; it is not run again."""
-
-    def __init__(self, batch: BatchRow) -> None:
-        super().__init__(batch.idempotency_key)
-        self.batch = batch
 
 
 class NotFound(LookupError):
@@ -183,7 +175,7 @@ async def prepare_rerun(
     if not usable:
         raise ConfigError("none of the platforms to rerun is configured: " + ", ".join(wanted or platforms))
     plan = await batch_plan(db, settings, batch, usable, mode="live", detach=False)  # collects open provider batches
-    runner = await _runner(db, settings, usable, plan=plan)
+    runner = await _runner(db, settings, usable, plan=plan, reopen=True)
     return Prepared(runner, batch, False, skipped)
 
 

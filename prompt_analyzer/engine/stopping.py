@@ -45,6 +45,12 @@ class Stop:
             async with asyncio.timeout(max(0.0, seconds)):
                 await self._forced.wait()
 
+    async def until_requested(self, seconds: float) -> None:
+        """Sleep ``seconds`` unless a stop is requested first (a worker waiting for the others)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(0.0, seconds)):
+                await self._requested.wait()
+
     async def run_with_grace(self, work: Awaitable[Any], grace_s: float) -> None:
         """Run ``work`` to its end, or, once a stop is requested, for ``grace_s`` more (less if forced),
         then cancel it.  Exceptions of ``work`` propagate."""
