@@ -15,6 +15,7 @@ held before — is not.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import uuid
 from collections.abc import Callable
@@ -61,11 +62,13 @@ SELECT (SELECT count(*) FROM ai_responses r JOIN analysis_jobs j ON j.id = r.ana
                           OR r.updated_at < %(round)s::timestamptz OR %(round)s::timestamptz IS NULL)))) AS todo
 """
 
-# The first worker of a round: no worker is live, so every claim of the batch belongs to the dead.
+# The first worker of a round: no worker is live, so every claim of the batch belongs to the dead, but
+# for the pairs a provider batch holds (batch mode: the provider has them, whoever submitted them).
 _EXPIRE_ALL_CLAIMS = """
 UPDATE ai_responses r SET claim_expires_at = now() - interval '1 second'
 FROM analysis_jobs j
 WHERE j.batch_id = %(b)s AND r.analysis_job_id = j.id AND r.status = 'processing'
+  AND coalesce(r.claimed_by, '') NOT LIKE 'provider-batch:%%'
 """
 
 _LIVE = """
@@ -127,6 +130,7 @@ class BatchWorkers:
             batch = await self._lock(conn)
             if batch.status in FINISHED and not reopen:
                 return Joined(batch, False, False, True, 0)
+            await self._expire_gone_here(conn)
             await conn.execute(_REAP, self._params())
             live = await self._live(conn)
             if self.role in (COORDINATOR, SUPERVISOR) and live["coordinators"]:
@@ -152,6 +156,20 @@ class BatchWorkers:
             self.round_started_at = rnd.round_started_at if rnd else None
             calling = live["calling"] + (0 if self.role == SUPERVISOR else 1)
             return Joined(batch, new_round, False, False, calling, taken_over)
+
+    async def _expire_gone_here(self, conn: AsyncConnection[Any]) -> None:
+        """A worker of this host whose process no longer exists (killed, crashed) is dead now, not when
+        its lease runs out: a run started again after a crash resumes at once instead of exiting 75.
+        Other hosts' workers, and a pid reused by another process, wait for their lease as before."""
+        cur = await conn.execute(
+            "SELECT worker, pid FROM batch_workers WHERE batch_id = %(b)s AND state = 'running' AND host = %(host)s",
+            self._params(host=socket.gethostname()))
+        gone = [str(r["worker"]) for r in await cur.fetchall()
+                if r["pid"] is not None and not _process_exists(int(r["pid"]))]
+        if gone:
+            await conn.execute(
+                """UPDATE batch_workers SET lease_expires_at = now() - interval '1 second'
+                   WHERE batch_id = %(b)s AND worker = ANY(%(gone)s)""", self._params(gone=gone))
 
     async def _lock(self, conn: AsyncConnection[Any]) -> BatchRow:
         cur = conn.cursor(row_factory=class_row(BatchRow))
@@ -253,6 +271,17 @@ class BatchWorkers:
             assert current is not None
             return Left(False, current)
         return Left(True, finished)
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this pid exists on this host (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _pid(worker: str) -> int | None:
