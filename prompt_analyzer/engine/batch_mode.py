@@ -72,10 +72,10 @@ class BatchModeRunner(Runner):
     def __init__(
         self, store: Store, target: Target, settings: Settings, platforms: Sequence[str],
         provider_factory: Callable[[str], Provider], batch_factory: Callable[[str], BatchClient], plan: BatchPlan,
-        *, extra_metadata: Mapping[str, Any] | None = None, spool: Spool | None = None,
+        *, extra_metadata: Mapping[str, Any] | None = None, spool: Spool | None = None, reopen: bool = False,
     ) -> None:
         super().__init__(store, target, settings, platforms, provider_factory, extra_metadata=extra_metadata,
-                         spool=spool)
+                         spool=spool, reopen=reopen)
         self.plan = plan
         self.batch_factory = batch_factory
         self.pbs = ProviderBatches(store)

@@ -114,7 +114,7 @@ class Runner:
             ps = self.settings.platform(name)
             self.lanes[name] = Lane.open(ps, self.provider_factory(name), breaker_threshold=self.run.breaker_threshold,
                                          daily=self._daily(name, ps.rpd) if ps.rpd else None,
-                                         limits=self.coord.limits)
+                                         limits=self.coord.limits if self.coord.shares else None)
             if self.stop.requested:
                 self.lanes[name].halted.set()
 

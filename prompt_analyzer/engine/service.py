@@ -133,10 +133,13 @@ async def prepare_run(
     batch, created = await db.store.create_batch(
         key=key, trigger=trigger, platforms=usable, project_ids=project_ids, prompt_ids=prompt_ids, limit=limit
     )
+    reopen = False
     if not created:
         # A finished batch is resumed only for the pairs a budget left uncalled (under a higher budget).
-        if batch.status in FINISHED and not await db.store.budget_exhausted_pairs(batch.id):
-            raise BatchFinished(batch)
+        if batch.status in FINISHED:
+            if not await db.store.budget_exhausted_pairs(batch.id):
+                raise BatchFinished(batch)
+            reopen = True
         # Resume: ask what the batch was created to ask, minus platforms not configured now.
         planned = batch.platforms or usable
         usable = [p for p in planned if _configured(settings, p) and (not platforms or p in platforms)]
@@ -144,7 +147,7 @@ async def prepare_run(
         if not usable:
             raise ConfigError("none of this batch's platforms is configured now: " + ", ".join(planned))
     plan = await batch_plan(db, settings, batch, usable, mode=mode or settings.run.mode, detach=detach)
-    runner = await _runner(db, settings, usable, plan=plan, extra_metadata=extra_metadata)
+    runner = await _runner(db, settings, usable, plan=plan, extra_metadata=extra_metadata, reopen=reopen)
     return Prepared(runner, batch, created, skipped, plan.notes)
 
 

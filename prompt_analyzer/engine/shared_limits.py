@@ -158,6 +158,13 @@ class Coordination:
             for limiter in self.limiters:
                 limiter.resplit()
 
+    @property
+    def shares(self) -> bool:
+        """Whether this process shares its limits (Redis) or splits them (several workers); a lone process
+        without Redis keeps its own limiters (engine/pacing.py), which keep their state when a learned
+        limit changes them."""
+        return self.redis_url is not None or self.workers > 1
+
     def limits(self, settings: PlatformSettings) -> tuple[RateLimiter, BudgetFactory]:
         """A lane's rate limiter and token-budget factory (what :meth:`Lane.open` takes).  With ``rpm =
         "auto"`` the shared rate starts at ``auto_start_rpm`` and follows what the provider states."""

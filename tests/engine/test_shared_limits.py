@@ -135,8 +135,9 @@ async def test_token_budget_is_shared(prefix: str) -> None:
     tokens come only after half a second."""
     a, b = await _coord(prefix), await _coord(prefix)
     try:
-        _, ta = a.limits(_settings(tpm=6000))
-        _, tb = b.limits(_settings(tpm=6000))
+        _, budget_a = a.limits(_settings(tpm=6000))
+        _, budget_b = b.limits(_settings(tpm=6000))
+        ta, tb = budget_a("tokens", 6000, 6000), budget_b("tokens", 6000, 6000)
         assert isinstance(ta, SharedTokens) and isinstance(tb, SharedTokens)
         assert await ta.reserve(100) == 100.0
         t0 = time.monotonic()
@@ -175,7 +176,8 @@ async def test_redis_lost_mid_run_falls_back_to_the_split(
 ) -> None:
     proc, url = own_redis
     c = await _coord(prefix, workers=2, url=url)
-    rate, tokens = c.limits(_settings(rpm=6000, tpm=600_000))
+    rate, budget = c.limits(_settings(rpm=6000, tpm=600_000))
+    tokens = budget("tokens", 600_000, 600_000)
     assert isinstance(rate, SharedRate)
     await rate.acquire()
     assert not c.fallback
