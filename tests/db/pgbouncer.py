@@ -43,10 +43,14 @@ def pgbouncer(target_url: str) -> Iterator[str]:
     listen = _free_port()
     home = Path(tempfile.mkdtemp(prefix="pa-test-pgbouncer-"))
     run_as: list[str] = []
-    if os.geteuid() == 0:
-        name = "postgres" if _has_user("postgres") else "nobody"
-        run_as = ["-u", name]
-        entry = pwd.getpwnam(name)
+    if os.geteuid() == 0:  # pgbouncer refuses to run as root
+        if host.startswith("/"):
+            # A Unix socket (the embedded test server): only the server's own account may enter its
+            # directory, so pgbouncer runs as that account.
+            entry = pwd.getpwuid(Path(host).stat().st_uid)
+        else:
+            entry = pwd.getpwnam("postgres" if _has_user("postgres") else "nobody")
+        run_as = ["-u", entry.pw_name]
         os.chown(home, entry.pw_uid, entry.pw_gid)  # its log file is written there
     (home / "users.txt").write_text(f'"{user}" ""\n')
     (home / "pgbouncer.ini").write_text(f"""
