@@ -50,10 +50,13 @@ SELECT worker, (SELECT count(*) FROM expired e WHERE e.claimed_by = dead.worker)
 """
 
 # What is left of the batch for anyone: live claims of other workers, pairs still to do in the round.
+# Pairs a provider batch holds are the provider's, not a worker's: they do not keep the batch open (it
+# ends ``submitted``, and the next run with its key collects them).
 _LEFT = """
 SELECT (SELECT count(*) FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
         WHERE j.batch_id = %(b)s AND r.status = 'processing' AND r.claim_expires_at >= now()
-          AND r.claimed_by IS DISTINCT FROM %(w)s) AS held,
+          AND r.claimed_by IS DISTINCT FROM %(w)s
+          AND coalesce(r.claimed_by, '') NOT LIKE 'provider-batch:%%') AS held,
        EXISTS (SELECT 1 FROM analysis_jobs j CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
                LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
                WHERE j.batch_id = %(b)s
