@@ -192,14 +192,18 @@ class ProviderBatches:
             )
             return cur.rowcount
 
-    async def take_back(self, pb_id: uuid.UUID, response_ids: Sequence[uuid.UUID], *, lease_s: float) -> int:
-        """Failed requests to be asked again in the next provider batch: counted as a new attempt and
-        claimed by that batch (``pb_id``); only rows in error that no one holds."""
+    async def take_back(
+        self, response_ids: Sequence[uuid.UUID], *, owner: str, lease_s: float, count: bool
+    ) -> int:
+        """Failed requests to be asked again: claimed by ``owner`` (the next provider batch, or a live
+        runner near the deadline); only rows in error that no one holds.  ``count``: the new attempt is
+        counted here (a provider batch); a live call counts its own when it claims the row."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
-                """UPDATE ai_responses SET status = 'processing', attempts = attempts + 1, claimed_by = %s,
-                          claim_expires_at = now() + make_interval(secs => %s), updated_at = now()
-                   WHERE id = ANY(%s::uuid[]) AND status = 'error' AND claimed_by IS NULL""",
-                (owner_of(pb_id), lease_s, list(response_ids)),
+                """UPDATE ai_responses SET status = 'processing',
+                          attempts = attempts + CASE WHEN %(count)s THEN 1 ELSE 0 END, claimed_by = %(owner)s,
+                          claim_expires_at = now() + make_interval(secs => %(lease)s), updated_at = now()
+                   WHERE id = ANY(%(ids)s::uuid[]) AND status = 'error' AND claimed_by IS NULL""",
+                {"owner": owner, "lease": lease_s, "ids": list(response_ids), "count": count},
             )
             return cur.rowcount

@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from ..backoff import BATCH_POLL_FIRST_S, Backoff
@@ -40,7 +41,8 @@ from ..db.provider_batches import Member, ProviderBatches, ProviderBatchRow, own
 from ..providers import Provider, ProviderError
 from ..providers.batch import BatchClient, Encoded, RemoteBatch
 from ..redact import scrub
-from ..statuses import BatchStatus, ProviderBatchState
+from ..statuses import BatchStatus, ErrorClass, ProviderBatchState
+from .budget import Held
 from .lane import Lane
 from .record import Spooled
 from .retry import should_retry
@@ -52,6 +54,7 @@ log = logging.getLogger("prompt_analyzer.engine")
 # A provider batch's pairs are held past the providers' 24-hour window, so no other run claims them.
 HOLD_S = 26 * 3600.0
 _WRITE_GROUP = 64  # answers handed to the grouped writer at once
+_NOTHING = Decimal(0)  # what a failed or unprocessed request of a provider batch is billed
 _SIZE_PROBE = str(uuid.UUID(int=0))  # custom_ids are row ids: every one is this long
 
 
@@ -83,6 +86,7 @@ class BatchModeRunner(Runner):
         self.deadline = time.monotonic() + self.run.batch_deadline_s
         self.unprocessed = 0  # requests the providers expired or cancelled this run
         self.submitted = 0  # provider batches submitted by this run
+        self.held: dict[tuple[uuid.UUID, str], Held] = {}  # cost reserved per pair at the provider (job, platform)
 
     async def aclose(self) -> None:
         for client in self.clients.values():
@@ -91,6 +95,41 @@ class BatchModeRunner(Runner):
             except Exception:  # closing is best effort at exit
                 log.debug("closing a batch client failed", exc_info=True)
         await super().aclose()
+
+    async def _open_budget(self, batch_id: uuid.UUID) -> None:
+        """The live budget, plus what the requests still at the provider will cost (reserved whatever the
+        limit: an earlier run submitted them, they will be billed)."""
+        await super()._open_budget(batch_id)
+        if self.budget is None:
+            return
+        for pb in await self.db(self.pbs.for_batch, batch_id, open_only=True):
+            for m in await self.db(self.pbs.members, pb.id):
+                held = self.budget.take(pb.platform, m.pair.prompt_text, batch=True, force=True)
+                if held is not None:
+                    self.held[(m.pair.job_id, pb.platform)] = held
+
+    def _reserve(self, pair: PairWork) -> bool:
+        """Reserve a request's cost at the batch price before it goes into a provider batch; False when
+        the budget has no room (the platform then stops: its other pairs end ``budget_exhausted``)."""
+        if self.budget is None:
+            return True
+        held = self.budget.take(pair.platform, pair.prompt_text, batch=True)
+        if held is None:
+            lane = self.lanes[pair.platform]
+            reason = self.budget.exhausted.get(pair.platform, "budget exhausted")
+            if lane.breaker.trip(reason, ErrorClass.BUDGET_EXHAUSTED):
+                log.warning("%s: %s; no more requests submitted this run, its pairs are left for a run with a "
+                            "higher budget", pair.platform, reason,
+                            extra={"event": "budget_exhausted", "platform": pair.platform})
+            return False
+        self.held[(pair.job_id, pair.platform)] = held
+        return True
+
+    def _settle(self, pair: PairWork, billed: Decimal | None) -> None:
+        """The request's reservation becomes what it was billed (None: unknown, taken at the reservation;
+        0: nothing, a failed or unprocessed request)."""
+        if self.budget is not None:
+            self.budget.settle(self.held.pop((pair.job_id, pair.platform), None), billed)
 
     # ------------------------------------------------------------------------------ the run
 
@@ -162,13 +201,17 @@ class BatchModeRunner(Runner):
         limits = client.limits
         cap = self.settings.platform(name).batch_max_requests
         max_requests = min(limits.max_requests, cap) if cap else limits.max_requests
-        while not self.stop.requested:
+        room = True
+        while room and not self.stop.requested:
             page = await self.db(self.store.pending_pairs, batch_id, name, after=after, limit=self.run.page_size)
             for pair in page:
                 n = client.encode(_SIZE_PROBE, pair.prompt_text).size
                 if chunk and (len(chunk) >= max_requests or size + n > limits.max_bytes):
                     await self._submit(batch_id, name, client, chunk, round_)
                     chunk, size = [], 0
+                if not self._reserve(pair):
+                    room = False
+                    break
                 chunk.append(pair)
                 size += n
             if len(page) < self.run.page_size:
@@ -188,8 +231,13 @@ class BatchModeRunner(Runner):
         pb = await self.db(self.pbs.create_intent, batch_id, name, client.provider, round_=round_)
         ids = await self.db(self.store.claim_many, [(p, HOLD_S) for p in pairs], owner=owner_of(pb.id))
         members = [(rid, p) for rid, p in zip(ids, pairs, strict=True) if rid is not None]
+        for rid, p in zip(ids, pairs, strict=True):
+            if rid is None:  # not ours to ask after all (answered meanwhile, or another worker has it)
+                self._settle(p, _NOTHING)
+        held = [m for m in held if self._reserve(m.pair)]
         if held:
-            taken = await self.db(self.pbs.take_back, pb.id, [m.response_id for m in held], lease_s=HOLD_S)
+            taken = await self.db(self.pbs.take_back, [m.response_id for m in held], owner=owner_of(pb.id),
+                                  lease_s=HOLD_S, count=True)
             if taken:
                 members += [(m.response_id, m.pair) for m in held]
         await self.db(self.pbs.set_request_count, pb.id, len(members))
@@ -205,6 +253,8 @@ class BatchModeRunner(Runner):
             log.error("%s", message, extra={"event": "batch_refused", "platform": name})
             await self.db(self.pbs.release, pb.id, message=message[:1000], uncount=True)
             await self.db(self.pbs.close, pb.id, ProviderBatchState.FAILED, error_message=message[:1000])
+            for _, p in members:
+                self._settle(p, _NOTHING)
             return
         await self.db(self.pbs.record_submitted, pb.id, provider_batch_id=remote.id,
                       provider_state=remote.provider_state, expires_at=remote.expires_at)
@@ -289,6 +339,7 @@ class BatchModeRunner(Runner):
                         await asyncio.gather(*writes)
                         writes = []
                 elif item.error is not None:
+                    self._settle(m.pair, _NOTHING)  # a failed request of a provider batch is not billed
                     await self.recorder.failure(m.pair, m.response_id, item.error, 1,
                                                 [f"{item.error.error_class}: {item.error.message}"])
                     pp.error += 1
@@ -301,6 +352,8 @@ class BatchModeRunner(Runner):
         final = ProviderBatchState.COLLECTED if remote.state is ProviderBatchState.ENDED else remote.state
         if members:  # expired, cancelled, failed as a whole, or missing from the results
             self.unprocessed += len(members)
+            for m in members.values():
+                self._settle(m.pair, _NOTHING)
             why = remote.error or remote.provider_state
             message = scrub(f"{name}: provider batch {remote.id} {why}: not answered; the same key resumes it",
                             self.secrets)[:1000]
@@ -315,6 +368,7 @@ class BatchModeRunner(Runner):
 
     async def _write(self, m: Member, result: Any) -> None:
         pp = self.progress.platforms[m.pair.platform]
+        self._settle(m.pair, result.cost)  # billed whether or not the answer is usable
         rec = self.recorder.success_record(m.pair, m.response_id, result, 1, [])
         try:
             refused = await self.recorder.success(rec)
@@ -344,7 +398,12 @@ class BatchModeRunner(Runner):
         if self.plan.live and within > 0 and left < within:
             log.info("%s: %d failed request(s) retried live (%.0f s left before the deadline)", name,
                      len(retries), left, extra={"event": "batch_retry_live", "platform": name})
-            await asyncio.gather(*(self._call_pair(lane, m.pair) for m, _ in retries))
+            # The failures are this round's (final for a claim): handed to this runner, which claims
+            # them again as its own when it calls.
+            taken = await self.db(self.pbs.take_back, [m.response_id for m, _ in retries], owner=self.owner,
+                                  lease_s=self.lease_s(lane), count=False)
+            if taken:
+                await asyncio.gather(*(self._call_pair(lane, m.pair) for m, _ in retries))
             return
         log.info("%s: %d failed request(s) go into a new provider batch", name, len(retries),
                  extra={"event": "batch_retry", "platform": name})

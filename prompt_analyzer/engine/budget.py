@@ -9,6 +9,11 @@ less than reserved) and checks again; when it does not fit with nothing reserved
 exhausted for that platform: the caller stops the platform (its breaker, class ``budget_exhausted``)
 and its remaining pairs stay resumable under a higher budget.
 
+Batch mode reserves at the batch price when it puts a request into a provider batch (:meth:`CostBudget.take`,
+never waiting: reservations settle only when the provider batch is collected) and settles each request
+as its result is written; requests an earlier run left at the provider are reserved whatever the limit
+(they will be billed).  A request that does not fit is not submitted.
+
 ``spent`` starts at what the batch's answers already cost in earlier runs, so a resume or a rerun
 honours the same budget.  Overshoot: billed <= limit + the sum, over the calls in flight when it was
 reached, of what each cost beyond its reservation (at most ``max_concurrency`` calls per platform).
@@ -99,12 +104,31 @@ class CostBudget:
                                   "input_price_per_mtok and output_price_per_mtok")
         return cls(limits, estimators)
 
-    def reservation(self, platform: str, prompt: str) -> Decimal:
+    def reservation(self, platform: str, prompt: str, *, batch: bool = False) -> Decimal:
         """The call's expected cost x the margin, in whole nano-dollars: sums of such amounts are exact, so
         ``reserved`` is exactly zero again once every call has settled (28-digit Decimal sums of the raw
-        estimates are rounded and would leave a residue that reads as a call in flight)."""
-        cost = self._estimators[platform].cost(prompt) if platform in self._estimators else None
+        estimates are rounded and would leave a residue that reads as a call in flight).  ``batch``: at
+        the provider's batch price."""
+        cost = self._estimators[platform].cost(prompt, batch=batch) if platform in self._estimators else None
         return ((cost or Decimal(0)) * RESERVE_MARGIN).quantize(_NANO, rounding=ROUND_UP)
+
+    def take(self, platform: str, prompt: str, *, batch: bool = False, force: bool = False) -> Held | None:
+        """Reserve without waiting: batch mode's submit, whose reservations settle only when the provider
+        batch is collected, so waiting for room would not free any.  None: the budget is exhausted for
+        this platform (:attr:`exhausted` says why).  ``force``: reserve even past the limit (requests
+        already at the provider, from an earlier run: they will be billed whatever this run decides)."""
+        limits = self._limits.get(platform, ())
+        amount = self.reservation(platform, prompt, batch=batch)
+        if not force:
+            if platform in self.exhausted:
+                return None
+            blocking = [x for x in limits if not x.fits(amount)]
+            if blocking:
+                self.exhausted[platform] = blocking[0].describe()
+                return None
+        for x in limits:
+            x.reserved += amount
+        return Held(amount, limits)
 
     async def reserve(self, platform: str, prompt: str, halted: asyncio.Event) -> Held | None:
         """Reserve the call's expected cost, waiting while calls in flight may free room.  None: the

@@ -78,12 +78,13 @@ class CallEstimator:
     def of(cls, settings: PlatformSettings, history: PlatformHistory | None) -> CallEstimator:
         return cls(CallProfile.of(settings, history), price_for(settings), settings.search_context_size)
 
-    def cost(self, prompt: str) -> Decimal | None:
-        """Expected USD of one live call asking ``prompt``."""
+    def cost(self, prompt: str, *, batch: bool = False) -> Decimal | None:
+        """Expected USD of one call asking ``prompt``: live, or through the provider's batch API."""
         if self.price is None:
             return None
         p = self.profile
-        return cost_of_calls(self.price, calls=1, input_tokens=Decimal(p.input_tokens(len(prompt))),
+        price = batch_price(self.price) if batch else self.price
+        return cost_of_calls(price, calls=1, input_tokens=Decimal(p.input_tokens(len(prompt))),
                              output_tokens=Decimal(p.output_tokens), searches=Decimal(p.searches),
                              search_context_size=self.search_context_size)
 
