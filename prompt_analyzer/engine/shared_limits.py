@@ -218,9 +218,10 @@ class SharedRate:
         self._lock = asyncio.Lock()
 
     def resplit(self) -> None:
-        paused = self.local._paused_until
-        self.local = Pacer(self.rpm / self.coord.workers)
-        self.local._paused_until = paused
+        """This worker's share of the rate, after the rate or the number of workers changed.  The local
+        pacer keeps its schedule and its pause: a new pacer would start with a free slot, and a learned
+        limit arrives with every answer."""
+        self.local.set_rpm(self.rpm / self.coord.workers)
 
     async def acquire(self, sleep: Sleep = asyncio.sleep) -> None:
         """Wait for this call's slot in the platform's shared schedule.  ``sleep`` may end early (a
@@ -276,7 +277,9 @@ class SharedTokens:
         self.local = TokenBudget(max(1, tpm // coord.workers))
 
     def resplit(self) -> None:
-        self.local = TokenBudget(max(1, self.tpm // self.coord.workers))
+        """This worker's share of the tokens; the bucket keeps what it holds (a new one would start full:
+        a burst with every answer that states the limit)."""
+        self.local.set_tpm(max(1, self.tpm // self.coord.workers))
 
     async def reserve(self, tokens: int | float, sleep: Sleep = asyncio.sleep) -> float:
         """Take the call's estimate from the shared bucket and wait for any debt; the amount taken."""

@@ -192,3 +192,30 @@ async def test_redis_lost_mid_run_falls_back_to_the_split(
     assert rate.local.rpm == 3000.0
     assert caplog.text.count("Redis unreachable") == 1
     await c.aclose()
+
+
+async def test_the_split_keeps_its_state_when_each_answer_states_the_limit(prefix: str) -> None:
+    """Every answer restates the provider's limits: the split pacer and bucket must keep their schedule
+    and their level, not start afresh (a free slot and a full bucket with every answer: a burst)."""
+    c = await _coord(prefix, workers=2, url=None)
+    rate, budget = c.limits(_settings(rpm=60, tpm=1200))
+    tokens = budget("tokens", 1200, 1200)
+    assert isinstance(rate, SharedRate) and isinstance(tokens, SharedTokens)
+    waits: list[float] = []
+
+    async def sleep(s: float) -> bool:  # records the wait instead of sleeping it (as a halted lane's)
+        waits.append(s)
+        return False
+
+    await rate.acquire(sleep)  # this worker's first slot; the next is 2 s later (60 rpm / 2 workers)
+    rate.set_rpm(60)  # an answer states the same limit
+    await rate.acquire(sleep)
+    assert waits and waits[-1] > 1.5, waits
+
+    waits.clear()
+    # the worker's share is 1200 / 2 tpm: 10 tokens a second, a bucket of one second's worth
+    assert await tokens.reserve(10, sleep) == 10 and not waits
+    tokens.set_tpm(1200)  # an answer states the same limit
+    await tokens.reserve(10, sleep)
+    assert waits and waits[0] > 0.5, waits  # the bucket was emptied, not refilled by the statement
+    await c.aclose()
