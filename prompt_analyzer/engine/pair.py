@@ -14,6 +14,7 @@ exhausted stops the platform like its breaker, with ``budget_exhausted``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Callable
@@ -203,8 +204,22 @@ class PairCall:
                 taken.append((budget, estimate, actual))
         return taken
 
+    async def _complete(self, result: ProviderResult) -> ProviderResult:
+        """The provider's work on the paid answer (Gemini: its redirects resolved).  A stop that cancels
+        it keeps the answer as received, in the spool (the next run writes it); a failure keeps it too."""
+        assert self.response_id is not None
+        try:
+            return await self.lane.provider.complete(result)
+        except asyncio.CancelledError as e:
+            self.rec.keep(self.rec.success_record(self.pair, self.response_id, result, self.attempts, self.errors), e)
+            raise
+        except Exception:
+            log.exception("%s: finishing an answer failed; it is recorded as received", self.lane.name)
+            return result
+
     async def _record(self, result: ProviderResult) -> None:
         assert self.response_id is not None
+        result = await self._complete(result)
         rec = self.rec.success_record(self.pair, self.response_id, result, self.attempts, self.errors)
         try:
             refused = await self.rec.success(rec)

@@ -68,6 +68,10 @@ class Provider(Protocol):
         """Ask once; raise only :class:`ProviderError` subclasses."""
         ...
 
+    async def complete(self, result: ProviderResult) -> ProviderResult:
+        """A received answer finished without another paid call (bounded); the result to record."""
+        ...
+
     async def aclose(self) -> None:
         """Close the connection pool."""
         ...

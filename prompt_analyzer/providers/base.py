@@ -157,6 +157,14 @@ class BaseProvider(ABC):
         result.limits = self.stated_limits(reply.headers)
         return result
 
+    async def complete(self, result: ProviderResult) -> ProviderResult:
+        """Work on a received answer that costs no call (Gemini: its grounding redirects resolved).
+
+        Kept out of :meth:`ask` so the engine holds the paid answer while it runs: a stop that cancels
+        it must not lose the answer (:meth:`prompt_analyzer.engine.pair.PairCall._complete`).  Bounded by
+        the provider; never raises for the answer's sake."""
+        return result
+
     def classify(self, exc: Exception) -> ProviderError:
         """Any exception from :meth:`send` to one class of the tree."""
         mapped = self.map_error(exc)

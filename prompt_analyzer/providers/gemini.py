@@ -71,13 +71,9 @@ class GeminiProvider(BaseProvider):
         self._config = self._request_config.model_copy(update={"should_return_http_response": True})
         self._redirects = RedirectResolver()
 
-    async def ask(self, prompt: str) -> ProviderResult:
-        """The answer, its grounding redirects resolved (bounded; a link that fails stays unresolved)."""
-        result = await super().ask(prompt)
-        return await self.resolved(result)
-
-    async def resolved(self, result: ProviderResult) -> ProviderResult:
-        """``result`` with its grounding redirects resolved (live answers and batch answers alike)."""
+    async def complete(self, result: ProviderResult) -> ProviderResult:
+        """``result`` with its grounding redirects resolved (live answers and batch answers alike;
+        bounded, a link that fails stays unresolved)."""
         if result.citations:
             result.citations = await self._redirects.resolve(result.citations)
         return result

@@ -6,7 +6,7 @@ included: Batch Mode takes the generateContent tools); each answer is read by th
 parser.  google-genai returns batch answers as SDK objects, not raw JSON: they are dumped (snake_case,
 which the parser reads as it reads camelCase) and that dump is what is stored.  The batch's
 ``display_name`` is our ``provider_batches`` id: an orphan is found by it.  Grounding redirects are
-resolved as a live answer's are (:meth:`GeminiProvider.resolved`).  Inline requests are limited
+resolved as a live answer's are (:meth:`GeminiProvider.complete`).  Inline requests are limited
 to 20 MB per batch; larger sets are split into several batches.
 """
 
@@ -87,7 +87,7 @@ class GeminiBatchClient(GeminiProvider):
                 except ProviderError as e:
                     yield BatchItem(custom_id, error=e)
                     continue
-                yield BatchItem(custom_id, result=await self.resolved(result))  # the real pages, as live
+                yield BatchItem(custom_id, result=await self.complete(result))  # the real pages, as live
             elif r.error is not None:
                 err = {"error": {"code": r.error.code, "message": r.error.message}}
                 yield BatchItem(custom_id, error=self.http_error(int(r.error.code or 500), r.error.message or "",

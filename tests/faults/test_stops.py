@@ -242,3 +242,34 @@ async def _read_only(env: Env, on: bool) -> bool:
             sql.Identifier(row["db"]), sql.SQL(setting)))
         await conn.set_autocommit(False)
     return True
+
+
+async def test_a_stop_while_gemini_sources_resolve_keeps_the_paid_answer(env: Env) -> None:
+    """The answer is paid once it arrives; resolving its grounding redirects (here one link that hangs
+    until its 3 s timeout) must not be where a stop loses it: it is kept, and the next run writes it
+    without asking again."""
+    env.write_config(platform_config())
+    env.config.write_text(env.config.read_text().replace("grace_period_s = 5", "grace_period_s = 0.3"))
+    text = "best crm for a bakery [[sim:redirect=hang]]"
+    await env.add_prompts([text])
+    proc = await env.start("run", "--key", "rs", "--platform", "gemini")
+    try:
+        await _wait_until(lambda: _hanging_redirect(env))
+        proc.send_signal(signal.SIGTERM)  # the grace period (0.3 s) ends before the link's timeout (3 s)
+        code, err, _ = await _finish(proc, 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert code == 143, err[-2000:]
+    assert await _count(env, "processing") == 0
+    r = await env.analyze("run", "--key", "rs", "--platform", "gemini", "--json")
+    assert r.code == 0, r.stderr[-2000:]
+    rows = await env.rows()
+    assert [(x["status"], x["platform"]) for x in rows] == [("success", "gemini")]
+    stats = await env.sim.stats()
+    assert list(stats["answered"]["gemini"].values()) == [1], "the answer was paid for twice"
+
+
+async def _hanging_redirect(env: Env) -> bool:
+    stats = await env.sim.stats()
+    return stats["platforms"].get("gemini", {}).get("redirect:hang", 0) >= 1

@@ -65,7 +65,7 @@ def settings_for(api: str, sim: RunningSimulator, **changes: Any) -> PlatformSet
 async def ask(api: str, sim: RunningSimulator, prompt: str = PROMPT, **changes: Any) -> ProviderResult:
     provider = make_provider(settings_for(api, sim, **changes), secrets=ALL_SECRETS)
     try:
-        return await provider.ask(prompt)
+        return await provider.complete(await provider.ask(prompt))  # as the engine does
     finally:
         await provider.aclose()
 

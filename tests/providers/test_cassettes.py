@@ -31,7 +31,7 @@ async def ask(cassette: str, name: str, **changes: object) -> ProviderResult:
     provider = make_provider(make_settings(name, **changes), secrets=ALL_SECRETS)
     try:
         with VCR.use_cassette(f"{cassette}.yaml") as cas:
-            result = await provider.ask(PROMPT)
+            result = await provider.complete(await provider.ask(PROMPT))  # as the engine does
             assert cas.play_count == 1
         return result
     finally:

@@ -46,7 +46,7 @@ async def ask(sim: RunningSimulator, prompt: str) -> ProviderResult:
     settings = make_settings("gemini", model=MODEL, base_url=sim.base_urls["gemini"])
     provider = make_provider(settings, secrets=ALL_SECRETS)
     try:
-        return await provider.ask(prompt)
+        return await provider.complete(await provider.ask(prompt))  # as the engine does
     finally:
         await provider.aclose()
 
