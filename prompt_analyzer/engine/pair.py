@@ -142,6 +142,9 @@ class PairCall:
     async def _call(self) -> ProviderResult:
         lane, pp = self.lane, self.pp
         assert self.response_id is not None
+        # The client before any slot or reservation: calls waiting for their platform's client to be
+        # made must not all leave at once when it is.
+        provider = await lane.provider()
         if lane.daily is not None and not await lane.daily.take():
             self._daily_gone()
             await self.rec.unclaim(self.response_id)
@@ -160,7 +163,7 @@ class PairCall:
         pp.in_flight += 1
         sent = lane.limits.sent()
         try:
-            result = await lane.provider.ask(self.pair.prompt_text)
+            result = await provider.ask(self.pair.prompt_text)
         except RateLimited as e:
             lane.limits.done(sent, None)
             pp.rate_limited += 1
@@ -209,7 +212,7 @@ class PairCall:
         it keeps the answer as received, in the spool (the next run writes it); a failure keeps it too."""
         assert self.response_id is not None
         try:
-            return await self.lane.provider.complete(result)
+            return await (await self.lane.client.get()).complete(result)
         except asyncio.CancelledError as e:
             self.rec.keep(self.rec.success_record(self.pair, self.response_id, result, self.attempts, self.errors), e)
             raise

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -112,7 +113,8 @@ class Runner:
             return  # its workers call; it follows their progress (_follow)
         for name in self.platforms:
             ps = self.settings.platform(name)
-            self.lanes[name] = Lane.open(ps, self.provider_factory(name), breaker_threshold=self.run.breaker_threshold,
+            self.lanes[name] = Lane.open(ps, functools.partial(self.provider_factory, name),
+                                         breaker_threshold=self.run.breaker_threshold,
                                          daily=self._daily(name, ps.rpd) if ps.rpd else None,
                                          limits=self.coord.limits if self.coord.shares else None)
             if self.stop.requested:
@@ -128,7 +130,7 @@ class Runner:
         await self.recorder.aclose()
         for lane in self.lanes.values():
             with contextlib.suppress(Exception):  # closing is best effort at exit
-                await lane.provider.aclose()
+                await lane.client.aclose()
         await self.coord.aclose()
 
     @property
@@ -181,10 +183,11 @@ class Runner:
                 self.coord.workers = max(self.coord.workers, joined.calling)
                 await self.coord.connect()
             self._open_lanes()
-            await asyncio.gather(*(lane.probe_limits() for lane in self.lanes.values()))
+            for lane in self.lanes.values():
+                lane.start_probe()  # each lane calls once its own client is made and its limits probed
             await self._open_budget(batch_id)
-            # Making the clients may have held the event loop (imports, under load) past the lease: renew
-            # it before the first claim, or another worker could take this one's claims over.
+            # Start-up (imports, under load) may have held the event loop past the lease: renew it before
+            # the first claim, or another worker could take this one's claims over.
             await self.db(members.heartbeat)
             counts = await self.db(self.store.pair_counts, batch_id, self.platforms)
             for name, pp in self.progress.platforms.items():
@@ -201,6 +204,8 @@ class Runner:
             return await self._finish(batch_id)
         finally:
             await self._stop_heartbeat()
+            for lane in self.lanes.values():
+                lane.stop_probe()
 
     async def _stop_heartbeat(self) -> None:
         if self._beating is not None:
