@@ -517,20 +517,6 @@ class Store:
                 jobs.append([pair])
         return jobs
 
-    async def expire_claims(self, batch_id: uuid.UUID, *, except_owner: str) -> int:
-        """Holding the batch lock proves every other claim's owner is gone: expire them now.  Pairs held
-        by a provider batch (batch mode) are not: the provider has them, whoever submitted them."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                """UPDATE ai_responses r SET claim_expires_at = now() - interval '1 second'
-                   FROM analysis_jobs j
-                   WHERE j.batch_id = %s AND r.analysis_job_id = j.id AND r.status = 'processing'
-                     AND r.claimed_by IS DISTINCT FROM %s
-                     AND coalesce(r.claimed_by, '') NOT LIKE 'provider-batch:%%'""",
-                (batch_id, except_owner),
-            )
-            return cur.rowcount
-
     async def claim(
         self, pair: PairWork, *, owner: str, lease_s: float, round_started_at: datetime | None = None
     ) -> uuid.UUID | None:

@@ -157,6 +157,8 @@ class PairCall:
             await self.rec.unclaim(self.response_id)
             if lane.daily is not None:
                 lane.daily.unspent()
+            for budget, estimate, _ in taken:
+                budget.correct(estimate, 0)  # the tokens taken for it are given back
             raise _NotSent
         self.attempts += 1
         pp.calls += 1
