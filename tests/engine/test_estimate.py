@@ -19,7 +19,7 @@ from prompt_analyzer.engine.estimate import (
 )
 from prompt_analyzer.providers.pricing import ModelPrice, batch_price
 
-from ..harness import Env
+from ..harness import Env, platform_config
 
 TOPICS = ["best running shoes for flat feet", "cheapest electric cars in europe", "how to learn rust quickly",
           "top project management tools", "is a heat pump worth it", "best budget mechanical keyboards",
@@ -171,3 +171,19 @@ async def test_the_estimate_predicts_the_bill(env: Env) -> None:
     # batch mode halves the token part of the three batch APIs; perplexity stays live
     assert est["cost_batch_usd"] < est["cost_live_usd"]
     assert est["platforms"]["perplexity"]["cost_batch_usd"] == est["platforms"]["perplexity"]["cost_live_usd"]
+
+
+async def test_the_estimate_predicts_a_batch_mode_bill(env: Env) -> None:
+    """The dry run's batch figure against `run --mode batch` on the same prompts (OpenAI, Gemini and
+    Claude through their batch APIs at the batch price, Perplexity live)."""
+    env.write_config("batch_poll_max_s = 0.2\n" + platform_config())
+    await env.add_prompts(TOPICS)
+    first = await env.analyze("run", "--key", "live-day", "--json")
+    assert first.code == 0, first.stderr[-2000:]
+    est = (await env.analyze("run", "--dry-run", "--json", "--key", "batch-day")).json()
+    billed = (await env.analyze("run", "--key", "batch-day", "--mode", "batch", "--json", timeout=300)).json()
+    assert billed["status"] == "completed"
+    for name in PLATFORMS:
+        assert _err(est["platforms"][name]["cost_batch_usd"], billed["platforms"][name]["cost_usd"]) < 0.01, name
+    assert _err(est["cost_batch_usd"], billed["cost_usd"]) < 0.01
+    assert billed["cost_usd"] < first.json()["cost_usd"]
