@@ -284,6 +284,11 @@ class Runner:
             history = {r.platform: r for r in await self.db(self.store.platform_history, self.platforms,
                                                             history_batches=HISTORY_BATCHES)}
             self.budget = CostBudget.build(self.settings, self.platforms, spent, history)
+            if self.budget is not None and (self.coord.workers > 1 or self.role == WORKER):
+                log.warning("max_cost_usd with several workers: each process holds the budget against what was "
+                            "spent when it started, not against the other workers' calls in flight; the bill "
+                            "may pass it by up to one budget per extra worker (docs/operations.md)",
+                            extra={"event": "budget_per_process"})
 
     def _schedule(self, lanes: Mapping[str, Lane] | None = None) -> LaneSchedule | PromptSchedule:
         lanes = self.lanes if lanes is None else lanes
