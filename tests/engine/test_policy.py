@@ -60,7 +60,7 @@ async def test_pacer_spaces_calls_evenly_and_pauses_for_everyone() -> None:
 
     await asyncio.gather(*(call() for _ in range(6)))
     gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert all(0.09 <= g <= 0.2 for g in gaps), gaps  # never a burst
+    assert all(0.09 <= g <= 1.0 for g in gaps), gaps  # never a burst (the upper bound only catches a stall)
     pacer.pause(0.4)
     t0 = time.monotonic()
     await asyncio.gather(call(), call())
@@ -72,7 +72,7 @@ async def test_token_budget_waits_for_refill() -> None:
     t0 = time.monotonic()
     await budget.reserve(100)
     await budget.reserve(50)  # the bucket is empty: about half a second
-    assert 0.4 <= time.monotonic() - t0 <= 1.0
+    assert 0.4 <= time.monotonic() - t0 <= 5.0  # about 0.5 s; a loaded machine only adds
     budget.correct(estimated=50, actual=10)  # the call used less: 40 tokens back
     assert budget.level >= 39
 

@@ -58,7 +58,7 @@ async def test_ping_to_a_dead_endpoint_returns_an_error_quickly(dead_url: str) -
     elapsed = time.monotonic() - t0
     assert error is not None and "ConnectError" in error and "3 attempts" in error
     assert CHECK not in error
-    assert elapsed < 5  # two short backoffs (0.5 s + 1 s)
+    assert elapsed < 15  # two short backoffs (0.5 s + 1 s); the bound is generous for a loaded machine
 
 
 async def test_ping_to_a_hanging_endpoint_is_bounded_by_the_timeout(endpoint: Endpoint) -> None:
@@ -68,7 +68,7 @@ async def test_ping_to_a_hanging_endpoint_is_bounded_by_the_timeout(endpoint: En
     elapsed = time.monotonic() - t0
     assert error is not None and "timed out" in error
     assert len(endpoint.requests) == 3
-    assert elapsed < 0.3 * 3 + 0.5 + 1 + 1.5
+    assert elapsed < 15  # 3 x 0.3 s + the backoffs (~3.4 s), never the hang itself
 
 
 async def test_the_total_budget_caps_a_hanging_endpoint(endpoint: Endpoint) -> None:
@@ -77,10 +77,10 @@ async def test_the_total_budget_caps_a_hanging_endpoint(endpoint: Endpoint) -> N
     error = await ping(f"{endpoint.url}/{CHECK}", 0, timeout=10, budget_s=1.0)
     elapsed = time.monotonic() - t0
     assert error is not None and "timed out" in error
-    assert 0.9 < elapsed < 2.0
+    assert 0.9 < elapsed < 8  # the 1 s budget, not the 10 s timeout
     t0 = time.monotonic()
     error = await notify(endpoint.url, {"status": "completed"}, timeout=10, attempts=5, budget_s=1.0)
-    assert error is not None and time.monotonic() - t0 < 2.0
+    assert error is not None and time.monotonic() - t0 < 8  # the budget, not 5 attempts x 10 s
 
 
 async def test_bad_input_returns_an_error_instead_of_raising() -> None:
@@ -138,7 +138,7 @@ async def test_notify_to_a_dead_endpoint_is_bounded(dead_url: str) -> None:
     t0 = time.monotonic()
     error = await notify(dead_url, REPORT)
     assert error is not None and "ConnectError" in error
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 15
 
 
 async def test_notify_serialises_dates_and_decimals(endpoint: Endpoint) -> None:

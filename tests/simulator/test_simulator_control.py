@@ -108,7 +108,7 @@ async def test_latency_applies(sim: RunningSimulator, http: httpx.AsyncClient) -
     url, headers, body = raw_request(sim, "gemini", "slow one")
     t0 = time.monotonic()
     assert (await http.post(url, headers=headers, json=body)).status_code == 200
-    assert 0.19 <= time.monotonic() - t0 < 1.0
+    assert 0.19 <= time.monotonic() - t0 < 10  # the latency applies (the upper bound only catches a hang)
 
 
 async def test_one_megabyte_answers(sim: RunningSimulator, http: httpx.AsyncClient) -> None:
@@ -147,7 +147,7 @@ async def test_stop_releases_hanging_requests(http: httpx.AsyncClient) -> None:
     await asyncio.sleep(0.2)
     t0 = time.monotonic()
     await own.stop()
-    assert time.monotonic() - t0 < 2.5
+    assert time.monotonic() - t0 < 15  # the hanging request is released, not awaited (30 s, 3,600 s)
     with pytest.raises(httpx.TransportError):
         await pending
 
