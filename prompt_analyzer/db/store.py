@@ -249,6 +249,18 @@ _PLAN_BATCH = sql.SQL("WITH ") + _RECENT_ANSWERS + _PLAN_TEMPLATE.format(
 _LOCK_JOB = "SELECT 1 FROM analysis_jobs WHERE id = %(job)s FOR UPDATE"
 _LOCK_JOBS = "SELECT 1 FROM analysis_jobs WHERE id = ANY(%(jobs)s::uuid[]) ORDER BY id FOR UPDATE"
 
+# One answer.  "IS DISTINCT FROM", not "<>": the partial index ai_responses_unfinished_idx is defined by
+# ``status <> 'success'``, and when the statistics saw only successes (a tracker's normal state between
+# runs) the planner scans that whole index for a "<>" query instead of looking the id up: each answer
+# then costs as much as the day's unfinished rows.  The other predicate cannot use the partial index.
+_RECORD_SUCCESS = """
+UPDATE ai_responses SET status = 'success', response_text = %s, model_version = %s,
+       input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
+       execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
+       error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
+WHERE id = %s AND status IS DISTINCT FROM 'success'
+"""
+
 
 class Store:
     def __init__(self, pool: AsyncConnectionPool[Any], *, round_started_at: datetime | None = None) -> None:
@@ -644,11 +656,7 @@ class Store:
             await conn.execute(_LOCK_JOBS, {"jobs": jobs})
             async with conn.cursor() as cur:
                 await cur.executemany(
-                    """UPDATE ai_responses SET status = 'success', response_text = %s, model_version = %s,
-                              input_tokens = %s, output_tokens = %s, tokens_used = %s, cost = %s,
-                              execution_time_ms = %s, metadata = metadata || %s::jsonb, error_message = NULL,
-                              error_class = NULL, claimed_by = NULL, claim_expires_at = NULL, updated_at = now()
-                       WHERE id = %s AND status <> 'success'""",
+                    _RECORD_SUCCESS,
                     [(_text(r.response_text), _text(r.model_version), r.input_tokens, r.output_tokens,
                       r.total_tokens, r.cost, r.execution_time_ms, _json(r.metadata), r.response_id) for r in recs],
                 )

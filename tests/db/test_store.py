@@ -240,3 +240,30 @@ async def test_a_lone_surrogate_from_a_provider_is_replaced(store: Store) -> Non
     row = await store.fetchone("SELECT response_text, metadata FROM ai_responses WHERE id = %s", (rid,))
     assert row is not None and row["response_text"] == "half \ufffd emoji"
     assert row["metadata"]["raw"]["t"] == "half \ufffd emoji"
+
+
+async def test_an_answer_is_written_by_its_id_whatever_the_statistics(store: Store) -> None:
+    """Statistics taken when every answer had succeeded (the normal state between runs) must not make
+    the answer's UPDATE scan the partial index of unfinished rows: each answer would cost as much as the
+    day's claims.  It looks its row up by primary key."""
+    from prompt_analyzer.db.store import _RECORD_SUCCESS
+
+    await store.import_prompts([NewPrompt(PROJECT, f"plan {i}") for i in range(2000)])
+    yesterday, _ = await store.create_batch(key="yesterday", trigger="manual", platforms=["openai"])
+    today, _ = await store.create_batch(key="today", trigger="manual", platforms=["openai"])
+    async with store.pool.connection() as conn:
+        insert = """INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
+                                              prompt_text, status)
+                    SELECT id, prompt_tracking_id, project_id, 'openai', 'x', %s FROM analysis_jobs
+                    WHERE batch_id = %s"""
+        await conn.execute(insert, ("success", yesterday.id))
+        await conn.execute("ANALYZE ai_responses")
+        await conn.execute(insert, ("processing", today.id))  # today's claims, unseen by the statistics
+        row = await (await conn.execute("SELECT id FROM ai_responses WHERE status = %s LIMIT 1",
+                                        ("processing",))).fetchone()
+        assert row is not None
+        params = ("answer", "m", 1, 2, 3, None, 4, "{}", row["id"])
+        plan = "\n".join(str(next(iter(r.values()))) for r in await (
+            await conn.execute(b"EXPLAIN " + _RECORD_SUCCESS.encode(), params)).fetchall())
+    assert "ai_responses_pkey" in plan, plan
+    assert "unfinished" not in plan, plan
