@@ -23,12 +23,13 @@ Per variant and K: pairs claimed per second (wall clock from the start barrier t
 done), claim statements, claims that returned nothing and pairs offered to a claim that came back None
 (wasted), Postgres transactions per claimed pair (`pg_stat_database.xact_commit` delta, read from
 another database so that the reading does not count; it includes the pool's connection checks) and
-the transactions the lanes opened themselves, Postgres CPU per pair (the backends of the run, by
-psutil, while they live), lock waits (`pg_stat_activity` sampled every 20 ms from another database:
-share of samples with a backend waiting on a lock, mean waiters, which lock), deadlocks, and the
-correctness check: every pair claimed exactly once (one row per pair, `attempts = 1` on every row,
-every row `success`, the lanes' claimed counts summing to the pair count, no claim lost before its
-answer).
+the transactions the lanes opened themselves, deadlocks (`pg_stat_database.deadlocks`; a statement
+that deadlocks is retried after the product's first backoff step, `DB_FIRST_S`, as `RetryingCalls`
+does), Postgres CPU per pair (the backends of the run, by psutil, while they live), lock waits
+(`pg_stat_activity` sampled every 20 ms from another database: share of samples with a backend
+waiting on a lock, mean waiters, which lock), and the correctness check: every pair claimed exactly
+once (one row per pair, `attempts = 1` on every row, every row `success`, the lanes' claimed counts
+summing to the pair count, no claim lost before its answer).
 
 `--answers product` marks the rows done with `Store.record_successes` (the product's answer write: it
 locks the jobs' rows `FOR UPDATE` and recomputes their counters) instead of the one cheap UPDATE:
@@ -48,6 +49,7 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
+import queue
 import random
 import resource
 import socket
@@ -71,6 +73,7 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
 
+from prompt_analyzer.backoff import DB_FIRST_S
 from prompt_analyzer.db import NewPrompt, PairWork, Store, SuccessRecord, migrate, open_pool, resolve_target
 
 T = TypeVar("T")
@@ -127,7 +130,7 @@ class LaneStats:
     lost_at_answer: int = 0  # claimed, but no longer this worker's when its answer was written
     waits: int = 0  # variant B: pick empty from the start while pairs were still pending (locked): waited 5 ms
     passes: int = 0  # keyset passes over the batch
-    retried: int = 0  # deadlock / serialization failure, retried
+    retried: int = 0  # deadlock detected (or a serialization failure): retried after DB_FIRST_S, as the product
     own_transactions: int = 0  # transactions the lane opened (reads, claims, answers, checks)
     claim_s: list[float] = field(default_factory=list)  # get work + claim, per group
 
@@ -145,12 +148,14 @@ class _InTransaction:
 
 
 async def _retrying(st: LaneStats, fn: Callable[[], Awaitable[T]]) -> T:
+    """As the product's RetryingCalls does for a deadlock (an OperationalError in psycopg): wait its first
+    backoff step (DB_FIRST_S), then the same call again."""
     while True:
         try:
             return await fn()
-        except psycopg.errors.TransactionRollback:  # deadlock detected, serialization failure: the product retries
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.TransactionRollback):
             st.retried += 1
-            await asyncio.sleep(random.uniform(0.001, 0.01))
+            await asyncio.sleep(DB_FIRST_S)
 
 
 class Lane:
@@ -434,6 +439,22 @@ def _pct(xs: Sequence[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
+def _results(results: Any, procs: Sequence[Any], within_s: float = 3600) -> list[dict[str, Any]]:
+    """Every process's figures; a process that died (its traceback is on stderr) ends the benchmark."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + within_s
+    while len(got) < len(procs):
+        try:
+            got.append(results.get(timeout=1))
+        except queue.Empty:
+            dead = [p for p in procs if p.exitcode not in (None, 0)]
+            if dead or time.monotonic() > deadline:
+                for p in procs:
+                    p.kill()
+                raise RuntimeError(f"claimer process(es) failed: exit {[p.exitcode for p in dead]}") from None
+    return got
+
+
 def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
     platforms = c.PLATFORMS
     url, name, batch_id = fresh_seeded_database(args.prompts, platforms)
@@ -454,7 +475,7 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
         sampler.start()
         busy0 = c._busy_jiffies()
         start.wait(300)  # go
-        got = [results.get(timeout=3600) for _ in procs]
+        got = _results(results, procs)
         wall = max(r["t1"] for r in got) - min(r["t0"] for r in got)
         sampler.finish()  # our backends' CPU, read before they close
         busy = c._busy_jiffies() - busy0
@@ -486,7 +507,7 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
         "pairs_offered": tot["offered"], "pairs_claimed": claimed, "wasted_pairs": tot["wasted_pairs"],
         "wasted_pairs_pct": round(100 * tot["wasted_pairs"] / max(1, tot["offered"]), 2),
         "mean_pairs_per_claim": round(claimed / max(1, tot["claims"]), 1),
-        "waits_for_locked": tot["waits"], "passes": tot["passes"], "retried_rollbacks": tot["retried"],
+        "waits_for_locked": tot["waits"], "passes": tot["passes"], "retried_deadlocks": tot["retried"],
         "claim_ms_p50": round(1000 * _pct(claim_s, 0.5), 2), "claim_ms_p95": round(1000 * _pct(claim_s, 0.95), 2),
         "transactions_per_pair": round(delta["xact_commit"] / max(1, claimed), 4),
         "own_transactions_per_pair": round(tot["own_transactions"] / max(1, claimed), 4),
