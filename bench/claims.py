@@ -333,7 +333,22 @@ def _counters(dbname: str) -> dict[str, int]:
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 
-async def _seed(url: str, prompts: int, platforms: Sequence[str]) -> uuid.UUID:
+# An earlier batch's answers: every pair of the batch a success, as a tracker's database holds the day after.
+_ANSWERED = """
+WITH r AS (
+    INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform, prompt_text, response_text,
+                              status, attempts)
+    SELECT j.id, j.prompt_tracking_id, j.project_id, x.platform, 'earlier', 'earlier', 'success', 1
+    FROM analysis_jobs j CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
+    WHERE j.batch_id = %(b)s),
+jobs AS (
+    UPDATE analysis_jobs SET status = 'completed', completed_platforms = total_platforms, completed_at = now()
+    WHERE batch_id = %(b)s)
+UPDATE analysis_batches SET status = 'completed', completed_jobs = total_jobs, completed_at = now() WHERE id = %(b)s
+"""
+
+
+async def _seed(url: str, prompts: int, platforms: Sequence[str], history: int) -> uuid.UUID:
     async with await psycopg.AsyncConnection.connect(url) as conn:
         await migrate(conn)
     pool = await open_pool(resolve_target(url), max_size=2)
@@ -344,6 +359,11 @@ async def _seed(url: str, prompts: int, platforms: Sequence[str]) -> uuid.UUID:
         await store.import_prompts([NewPrompt(projects[i % 10], f"What are the best CRM tools for a team of "
                                                                 f"{i % 97 + 2} in 2025? (#{i})")
                                     for i in range(prompts)])
+        for day in range(history):
+            earlier, _ = await store.create_batch(key=f"bench-claims-earlier-{day}", trigger="bench",
+                                                  platforms=list(platforms))
+            async with pool.connection() as conn:
+                await conn.execute(_ANSWERED, {"b": earlier.id})
         batch, created = await store.create_batch(key="bench-claims", trigger="bench", platforms=list(platforms))
         assert created
         return batch.id
@@ -351,14 +371,17 @@ async def _seed(url: str, prompts: int, platforms: Sequence[str]) -> uuid.UUID:
         await store.close()
 
 
-def fresh_seeded_database(prompts: int, platforms: Sequence[str]) -> tuple[str, str, uuid.UUID]:
+def fresh_seeded_database(prompts: int, platforms: Sequence[str], history: int) -> tuple[str, str, uuid.UUID]:
     name = f"bench_claims_{uuid.uuid4().hex[:8]}"
     with _admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = c.ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-    batch_id = asyncio.run(_seed(url, prompts, platforms))
+    batch_id = asyncio.run(_seed(url, prompts, platforms, history))
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")  # the same plans in every run, no autovacuum mid-run
+        # Statistics of a database in use (the earlier batches' answers), the same plans in every run, no
+        # autovacuum mid-run.  Statistics of an empty ai_responses table made the planner scan every
+        # response for each job in variant B's pick (a nested loop over a materialized scan).
+        conn.execute("VACUUM ANALYZE")
     return url, name, batch_id
 
 
@@ -373,6 +396,7 @@ class Sampler:
         self.waiters = 0
         self.max_waiters = 0
         self.events: Counter[str] = Counter()
+        self.active: Counter[str] = Counter()  # active backends by wait ("CPU": none), summed over samples
         self.cpu: dict[int, float] = {}
         self.cpu0: dict[int, float] = {}
         self.stop = threading.Event()
@@ -401,6 +425,7 @@ class Sampler:
             rows = self.conn.execute(_ACTIVITY, (self.dbname,)).fetchall()
             waiting = [r for r in rows if r[2] == "Lock"]
             self.samples += 1
+            self.active.update(f"{r[2]}:{r[3]}" if r[2] else "CPU" for r in rows if r[1] == "active")
             if waiting:
                 self.samples_waiting += 1
                 self.waiters += len(waiting)
@@ -424,9 +449,11 @@ def _check(url: str, batch_id: uuid.UUID) -> dict[str, Any]:
             "SELECT coalesce(sum(cardinality(platforms)), 0) FROM analysis_jobs WHERE batch_id = %s", (batch_id,)
         ).fetchone()
         row = conn.execute(
-            """SELECT count(*), count(DISTINCT (analysis_job_id, platform)), count(*) FILTER (WHERE attempts <> 1),
-                      coalesce(max(attempts), 0), count(*) FILTER (WHERE status <> 'success')
-               FROM ai_responses""").fetchone()
+            """SELECT count(*), count(DISTINCT (r.analysis_job_id, r.platform)),
+                      count(*) FILTER (WHERE r.attempts <> 1), coalesce(max(r.attempts), 0),
+                      count(*) FILTER (WHERE r.status <> 'success')
+               FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id WHERE j.batch_id = %s""",
+            (batch_id,)).fetchone()
     assert expected is not None and row is not None
     return {"pairs": int(expected[0]), "rows": int(row[0]), "distinct_pairs": int(row[1]),
             "rows_attempts_not_1": int(row[2]), "max_attempts": int(row[3]), "rows_not_success": int(row[4])}
@@ -457,7 +484,7 @@ def _results(results: Any, procs: Sequence[Any], within_s: float = 3600) -> list
 
 def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
     platforms = c.PLATFORMS
-    url, name, batch_id = fresh_seeded_database(args.prompts, platforms)
+    url, name, batch_id = fresh_seeded_database(args.prompts, platforms, args.history)
     ctx = mp.get_context("spawn")
     try:
         ready, start, end = (ctx.Barrier(k + 1) for _ in range(3))
@@ -500,7 +527,7 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
                and check["rows_not_success"] == 0 and claimed == pairs and tot["lost_at_answer"] == 0)
     return {
         "variant": variant, "workers": k, "lanes_per_worker": len(platforms), "group": args.group,
-        "answers": args.answers, "pairs": pairs,
+        "answers": args.answers, "history_batches": args.history, "pairs": pairs,
         "wall_s": round(wall, 3), "pairs_per_s": round(claimed / wall, 1),
         "claim_statements": tot["claims"], "reads": tot["reads"], "empty_claims": tot["empty_claims"],
         "empty_claims_pct": round(100 * tot["empty_claims"] / max(1, tot["claims"]), 2),
@@ -519,7 +546,8 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
         "lock_waits": {"samples": sampler.samples, "samples_with_waiter": sampler.samples_waiting,
                        "pct_samples_with_waiter": round(100 * sampler.samples_waiting / max(1, sampler.samples), 2),
                        "mean_waiters": round(sampler.waiters / max(1, sampler.samples), 3),
-                       "max_waiters": sampler.max_waiters, "by_event": dict(sampler.events)},
+                       "max_waiters": sampler.max_waiters, "by_event": dict(sampler.events),
+                       "active_backends_by_wait": dict(sampler.active.most_common())},
         "check": {**check, "claimed_by_lanes": claimed, "lost_at_answer": tot["lost_at_answer"], "correct": correct},
         "loadavg": {"start": load0, "end": load1},
         "per_process": [{"pid": r["pid"], "wall_s": round(r["t1"] - r["t0"], 3), "cpu_s": round(r["cpu_s"], 3),
@@ -549,6 +577,8 @@ def main() -> None:
     ap.add_argument("--variants", default="A,B", help="A (the product's), B (SKIP LOCKED), B0 (B, no keyset)")
     ap.add_argument("--group", type=int, default=64, help="pairs per claim")
     ap.add_argument("--answers", choices=("cheap", "product"), default="cheap")
+    ap.add_argument("--history", type=int, default=1,
+                    help="earlier batches over the same prompts, every pair answered (the database the day after)")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole grid this many times (interleaved)")
     ap.add_argument("--name", default="claims", help="bench/results/<name>.json")
     args = ap.parse_args()
@@ -586,7 +616,7 @@ def main() -> None:
     c.save(args.name, {"benchmark": "claims", "machine": m,
                        "params": {"prompts": args.prompts, "pairs": args.prompts * 4, "workers": ks,
                                   "variants": variants, "group": args.group, "lease_s": LEASE_S,
-                                  "answers": args.answers, "repeat": args.repeat},
+                                  "answers": args.answers, "history": args.history, "repeat": args.repeat},
                        "runs": runs, "medians": medians})
 
 
