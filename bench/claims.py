@@ -31,16 +31,19 @@ waiting on a lock, mean waiters, which lock), and the correctness check: every p
 once (one row per pair, `attempts = 1` on every row, every row `success`, the lanes' claimed counts
 summing to the pair count, no claim lost before its answer).
 
-`--answers product` marks the rows done with `Store.record_successes` (the product's answer write: it
-locks the jobs' rows `FOR UPDATE` and recomputes their counters) instead of the one cheap UPDATE:
-the case where answers and SKIP LOCKED contend for the same job rows.
+`--answers locking` wraps the one UPDATE as `Store.record_successes` does: in one transaction the
+jobs' rows locked `FOR UPDATE` in id order (the store's `_LOCK_JOBS`), the UPDATE, the jobs' counters
+recomputed (`_RECOMPUTE_JOBS`): the case where answers and SKIP LOCKED contend for the same job rows.
+`--answers product` calls `Store.record_successes` itself (one UPDATE per answer by id; see
+docs/benchmarks.md section 12 for the plan PostgreSQL gives it here).
 
 The machine has 2 cores: with more processes than cores, pairs per second measure the machine; the
 per-pair costs and the wasted claims are what carry over. The load average at start and end of each
 run is kept.
 
     .venv/bin/python bench/claims.py [--prompts 5000] [--workers 1,2,4,8] [--variants A,B] [--group 64]
-                                     [--answers cheap|product] [--repeat 1] [--name claims]
+                                     [--answers cheap|locking|product] [--history 1] [--repeat 1]
+                                     [--name claims]
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ import _common as c
 
 from prompt_analyzer.backoff import DB_FIRST_S
 from prompt_analyzer.db import NewPrompt, PairWork, Store, SuccessRecord, migrate, open_pool, resolve_target
+from prompt_analyzer.db.store import _LOCK_JOBS, _RECOMPUTE_JOBS
 
 T = TypeVar("T")
 LEASE_S = 600.0
@@ -174,9 +178,18 @@ class Lane:
             await _retrying(st, lambda: self.store.record_successes(recs))
             return
 
+        params = {"ids": [rid for _, rid in claimed], "owner": self.owner,
+                  "jobs": sorted({p.job_id for p, _ in claimed})}
+
         async def done() -> int:
+            if self.answers == "locking":  # record_successes' job locks and counters around the one UPDATE
+                async with self.store.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                    await conn.execute(_LOCK_JOBS, params)
+                    cur = await conn.execute(_DONE, params)
+                    await conn.execute(_RECOMPUTE_JOBS, params)
+                return cur.rowcount
             async with self.store.pool.connection() as conn:
-                cur = await conn.execute(_DONE, {"ids": [rid for _, rid in claimed], "owner": self.owner})
+                cur = await conn.execute(_DONE, params)
                 return cur.rowcount
 
         n = await _retrying(st, done)
@@ -576,7 +589,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4,8", help="claimer processes, comma-separated")
     ap.add_argument("--variants", default="A,B", help="A (the product's), B (SKIP LOCKED), B0 (B, no keyset)")
     ap.add_argument("--group", type=int, default=64, help="pairs per claim")
-    ap.add_argument("--answers", choices=("cheap", "product"), default="cheap")
+    ap.add_argument("--answers", choices=("cheap", "locking", "product"), default="cheap")
     ap.add_argument("--history", type=int, default=1,
                     help="earlier batches over the same prompts, every pair answered (the database the day after)")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole grid this many times (interleaved)")
