@@ -34,16 +34,19 @@ summing to the pair count, no claim lost before its answer).
 `--answers locking` wraps the one UPDATE as `Store.record_successes` does: in one transaction the
 jobs' rows locked `FOR UPDATE` in id order (the store's `_LOCK_JOBS`), the UPDATE, the jobs' counters
 recomputed (`_RECOMPUTE_JOBS`): the case where answers and SKIP LOCKED contend for the same job rows.
-`--answers product` calls `Store.record_successes` itself (one UPDATE per answer by id; see
-docs/benchmarks.md section 12 for the plan PostgreSQL gives it here).
+`--answers product` calls `Store.record_successes` itself (one UPDATE per answer, `WHERE id = %s AND
+status <> 'success'`: with statistics taken while every response was a success, PostgreSQL plans it as
+a scan of the partial index `ai_responses_unfinished_idx`, not a primary-key lookup, so each answer
+costs more as the run's claims fill that index; `--drop-index ai_responses_unfinished_idx` shows the
+same run with the primary-key plan).
 
 The machine has 2 cores: with more processes than cores, pairs per second measure the machine; the
 per-pair costs and the wasted claims are what carry over. The load average at start and end of each
 run is kept.
 
     .venv/bin/python bench/claims.py [--prompts 5000] [--workers 1,2,4,8] [--variants A,B] [--group 64]
-                                     [--answers cheap|locking|product] [--history 1] [--repeat 1]
-                                     [--name claims]
+                                     [--answers cheap|locking|product] [--history 1] [--drop-index NAME]
+                                     [--repeat 1] [--name claims]
 """
 
 from __future__ import annotations
@@ -384,13 +387,16 @@ async def _seed(url: str, prompts: int, platforms: Sequence[str], history: int) 
         await store.close()
 
 
-def fresh_seeded_database(prompts: int, platforms: Sequence[str], history: int) -> tuple[str, str, uuid.UUID]:
+def fresh_seeded_database(prompts: int, platforms: Sequence[str], history: int,
+                          drop_index: str | None = None) -> tuple[str, str, uuid.UUID]:
     name = f"bench_claims_{uuid.uuid4().hex[:8]}"
     with _admin() as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = c.ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     batch_id = asyncio.run(_seed(url, prompts, platforms, history))
     with psycopg.connect(url, autocommit=True) as conn:
+        if drop_index:  # a diagnosis: the plans PostgreSQL makes without this index
+            conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(drop_index)))
         # Statistics of a database in use (the earlier batches' answers), the same plans in every run, no
         # autovacuum mid-run.  Statistics of an empty ai_responses table made the planner scan every
         # response for each job in variant B's pick (a nested loop over a materialized scan).
@@ -497,7 +503,7 @@ def _results(results: Any, procs: Sequence[Any], within_s: float = 3600) -> list
 
 def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
     platforms = c.PLATFORMS
-    url, name, batch_id = fresh_seeded_database(args.prompts, platforms, args.history)
+    url, name, batch_id = fresh_seeded_database(args.prompts, platforms, args.history, args.drop_index)
     ctx = mp.get_context("spawn")
     try:
         ready, start, end = (ctx.Barrier(k + 1) for _ in range(3))
@@ -540,7 +546,8 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
                and check["rows_not_success"] == 0 and claimed == pairs and tot["lost_at_answer"] == 0)
     return {
         "variant": variant, "workers": k, "lanes_per_worker": len(platforms), "group": args.group,
-        "answers": args.answers, "history_batches": args.history, "pairs": pairs,
+        "answers": args.answers, "history_batches": args.history, "dropped_index": args.drop_index,
+        "pairs": pairs,
         "wall_s": round(wall, 3), "pairs_per_s": round(claimed / wall, 1),
         "claim_statements": tot["claims"], "reads": tot["reads"], "empty_claims": tot["empty_claims"],
         "empty_claims_pct": round(100 * tot["empty_claims"] / max(1, tot["claims"]), 2),
@@ -592,6 +599,8 @@ def main() -> None:
     ap.add_argument("--answers", choices=("cheap", "locking", "product"), default="cheap")
     ap.add_argument("--history", type=int, default=1,
                     help="earlier batches over the same prompts, every pair answered (the database the day after)")
+    ap.add_argument("--drop-index", metavar="NAME",
+                    help="diagnosis: drop this index after seeding (e.g. ai_responses_unfinished_idx)")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole grid this many times (interleaved)")
     ap.add_argument("--name", default="claims", help="bench/results/<name>.json")
     args = ap.parse_args()
@@ -629,7 +638,8 @@ def main() -> None:
     c.save(args.name, {"benchmark": "claims", "machine": m,
                        "params": {"prompts": args.prompts, "pairs": args.prompts * 4, "workers": ks,
                                   "variants": variants, "group": args.group, "lease_s": LEASE_S,
-                                  "answers": args.answers, "history": args.history, "repeat": args.repeat},
+                                  "answers": args.answers, "history": args.history, "drop_index": args.drop_index,
+                                  "repeat": args.repeat},
                        "runs": runs, "medians": medians})
 
 
