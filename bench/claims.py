@@ -46,7 +46,7 @@ run is kept.
 
     .venv/bin/python bench/claims.py [--prompts 5000] [--workers 1,2,4,8] [--variants A,B] [--group 64]
                                      [--answers cheap|locking|product] [--history 1] [--drop-index NAME]
-                                     [--repeat 1] [--name claims]
+                                     [--pgbouncer] [--repeat 1] [--name claims]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -75,6 +75,7 @@ from typing import Any, TypeVar
 import psutil
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
@@ -286,6 +287,7 @@ class ChildArgs:
     group: int
     answers: str
     platforms: tuple[str, ...]
+    pooler: str = "auto"  # "transaction" through PgBouncer: no prepared statements, as the product
 
 
 def _child(args: ChildArgs, ready: Any, start: Any, end: Any, results: Any) -> None:
@@ -294,7 +296,7 @@ def _child(args: ChildArgs, ready: Any, start: Any, end: Any, results: Any) -> N
 
 async def _child_main(args: ChildArgs, ready: Any, start: Any, end: Any, results: Any) -> None:
     lanes_n = len(args.platforms)
-    pool = await open_pool(resolve_target(args.url), max_size=lanes_n, min_size=lanes_n)
+    pool = await open_pool(resolve_target(args.url, args.pooler), max_size=lanes_n, min_size=lanes_n)
     store = Store(pool)
     owner = f"{socket.gethostname()}:{os.getpid()}:bench-claims"
     lanes = [Lane(store, args.batch_id, p, owner=owner, group=args.group, answers=args.answers)
@@ -501,14 +503,16 @@ def _results(results: Any, procs: Sequence[Any], within_s: float = 3600) -> list
     return got
 
 
-def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_one(variant: str, k: int, args: argparse.Namespace,
+            bouncer: Callable[[str], str] | None = None) -> dict[str, Any]:
     platforms = c.PLATFORMS
     url, name, batch_id = fresh_seeded_database(args.prompts, platforms, args.history, args.drop_index)
     ctx = mp.get_context("spawn")
     try:
         ready, start, end = (ctx.Barrier(k + 1) for _ in range(3))
         results = ctx.Queue()
-        cargs = ChildArgs(url, batch_id, variant, args.group, args.answers, tuple(platforms))
+        cargs = ChildArgs(bouncer(url) if bouncer else url, batch_id, variant, args.group, args.answers,
+                          tuple(platforms), "transaction" if bouncer else "auto")
         procs = [ctx.Process(target=_child, args=(cargs, ready, start, end, results), daemon=True)
                  for _ in range(k)]
         for p in procs:
@@ -528,7 +532,9 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
         end.wait(60)
         for p in procs:
             p.join(60)
-        time.sleep(1.0)  # the closed backends flush their statistics on exit
+        # Closed backends flush their statistics on exit; PgBouncer's server connections stay open and
+        # flush once idle for a second.
+        time.sleep(2.5 if bouncer else 1.0)
         db1 = _counters(name)
         load1 = _load()
         check = _check(url, batch_id)
@@ -546,8 +552,8 @@ def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
                and check["rows_not_success"] == 0 and claimed == pairs and tot["lost_at_answer"] == 0)
     return {
         "variant": variant, "workers": k, "lanes_per_worker": len(platforms), "group": args.group,
-        "answers": args.answers, "history_batches": args.history, "dropped_index": args.drop_index,
-        "pairs": pairs,
+        "answers": args.answers, "through_pgbouncer": bouncer is not None, "history_batches": args.history,
+        "dropped_index": args.drop_index, "pairs": pairs,
         "wall_s": round(wall, 3), "pairs_per_s": round(claimed / wall, 1),
         "claim_statements": tot["claims"], "reads": tot["reads"], "empty_claims": tot["empty_claims"],
         "empty_claims_pct": round(100 * tot["empty_claims"] / max(1, tot["claims"]), 2),
@@ -601,6 +607,8 @@ def main() -> None:
                     help="earlier batches over the same prompts, every pair answered (the database the day after)")
     ap.add_argument("--drop-index", metavar="NAME",
                     help="diagnosis: drop this index after seeding (e.g. ai_responses_unfinished_idx)")
+    ap.add_argument("--pgbouncer", action="store_true",
+                    help="the claimers connect through PgBouncer in transaction mode (tests/db/pgbouncer.py)")
     ap.add_argument("--repeat", type=int, default=1, help="run the whole grid this many times (interleaved)")
     ap.add_argument("--name", default="claims", help="bench/results/<name>.json")
     args = ap.parse_args()
@@ -612,16 +620,26 @@ def main() -> None:
     m = c.machine()
     c.print_machine(m)
     runs: list[dict[str, Any]] = []
-    for rep in range(args.repeat):
-        for k in ks:
-            for v in variants:  # interleaved: the machine's drift spreads over both variants
-                c.say(f"run {rep + 1}/{args.repeat}: variant {v}, {k} process(es), {args.prompts * 4} pairs, "
-                      f"answers {args.answers}, load {_load()}")
-                r = run_one(v, k, args)
-                r["repeat"] = rep + 1
-                runs.append(r)
-                c.say(HEADER)
-                c.say(row(r))
+    with ExitStack() as stack:
+        bouncer = None
+        if args.pgbouncer:  # the test suite's PgBouncer (pool_mode = transaction) in front of the server
+            from tests.db.pgbouncer import pgbouncer
+
+            port = str(conninfo_to_dict(stack.enter_context(pgbouncer(c.ADMIN_URL)))["port"])
+
+            def bouncer(url: str) -> str:
+                return make_conninfo(url, host="127.0.0.1", port=port)
+
+        for rep in range(args.repeat):
+            for k in ks:
+                for v in variants:  # interleaved: the machine's drift spreads over both variants
+                    c.say(f"run {rep + 1}/{args.repeat}: variant {v}, {k} process(es), {args.prompts * 4} pairs, "
+                          f"answers {args.answers}, load {_load()}")
+                    r = run_one(v, k, args, bouncer)
+                    r["repeat"] = rep + 1
+                    runs.append(r)
+                    c.say(HEADER)
+                    c.say(row(r))
     print(HEADER)
     print("|" + "---|" * HEADER.count(" | ") + "---|")
     for r in runs:
@@ -639,7 +657,7 @@ def main() -> None:
                        "params": {"prompts": args.prompts, "pairs": args.prompts * 4, "workers": ks,
                                   "variants": variants, "group": args.group, "lease_s": LEASE_S,
                                   "answers": args.answers, "history": args.history, "drop_index": args.drop_index,
-                                  "repeat": args.repeat},
+                                  "pgbouncer": args.pgbouncer, "repeat": args.repeat},
                        "runs": runs, "medians": medians})
 
 
