@@ -75,7 +75,6 @@ from typing import Any, TypeVar
 import psutil
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as c
@@ -503,16 +502,21 @@ def _results(results: Any, procs: Sequence[Any], within_s: float = 3600) -> list
     return got
 
 
-def run_one(variant: str, k: int, args: argparse.Namespace,
-            bouncer: Callable[[str], str] | None = None) -> dict[str, Any]:
+def run_one(variant: str, k: int, args: argparse.Namespace) -> dict[str, Any]:
     platforms = c.PLATFORMS
     url, name, batch_id = fresh_seeded_database(args.prompts, platforms, args.history, args.drop_index)
     ctx = mp.get_context("spawn")
+    stack = ExitStack()
     try:
+        bouncer = None
+        if args.pgbouncer:  # the test suite's PgBouncer (pool_mode = transaction), a fresh one for each run
+            from tests.db.pgbouncer import pgbouncer
+
+            bouncer = stack.enter_context(pgbouncer(url))
         ready, start, end = (ctx.Barrier(k + 1) for _ in range(3))
         results = ctx.Queue()
-        cargs = ChildArgs(bouncer(url) if bouncer else url, batch_id, variant, args.group, args.answers,
-                          tuple(platforms), "transaction" if bouncer else "auto")
+        cargs = ChildArgs(bouncer or url, batch_id, variant, args.group, args.answers, tuple(platforms),
+                          "transaction" if bouncer else "auto")
         procs = [ctx.Process(target=_child, args=(cargs, ready, start, end, results), daemon=True)
                  for _ in range(k)]
         for p in procs:
@@ -539,6 +543,7 @@ def run_one(variant: str, k: int, args: argparse.Namespace,
         load1 = _load()
         check = _check(url, batch_id)
     finally:
+        stack.close()  # PgBouncer, if any
         c.drop_database(name)
     lanes = [st for r in got for st in r["lanes"].values()]
     tot = {f: sum(st[f] for st in lanes) for f in ("reads", "claims", "empty_claims", "offered", "claimed",
@@ -620,26 +625,16 @@ def main() -> None:
     m = c.machine()
     c.print_machine(m)
     runs: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        bouncer = None
-        if args.pgbouncer:  # the test suite's PgBouncer (pool_mode = transaction) in front of the server
-            from tests.db.pgbouncer import pgbouncer
-
-            port = str(conninfo_to_dict(stack.enter_context(pgbouncer(c.ADMIN_URL)))["port"])
-
-            def bouncer(url: str) -> str:
-                return make_conninfo(url, host="127.0.0.1", port=port)
-
-        for rep in range(args.repeat):
-            for k in ks:
-                for v in variants:  # interleaved: the machine's drift spreads over both variants
-                    c.say(f"run {rep + 1}/{args.repeat}: variant {v}, {k} process(es), {args.prompts * 4} pairs, "
-                          f"answers {args.answers}, load {_load()}")
-                    r = run_one(v, k, args, bouncer)
-                    r["repeat"] = rep + 1
-                    runs.append(r)
-                    c.say(HEADER)
-                    c.say(row(r))
+    for rep in range(args.repeat):
+        for k in ks:
+            for v in variants:  # interleaved: the machine's drift spreads over both variants
+                c.say(f"run {rep + 1}/{args.repeat}: variant {v}, {k} process(es), {args.prompts * 4} pairs, "
+                      f"answers {args.answers}, load {_load()}")
+                r = run_one(v, k, args)
+                r["repeat"] = rep + 1
+                runs.append(r)
+                c.say(HEADER)
+                c.say(row(r))
     print(HEADER)
     print("|" + "---|" * HEADER.count(" | ") + "---|")
     for r in runs:
