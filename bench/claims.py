@@ -15,7 +15,10 @@ row done at once (one statement per group, standing in for the answers), until n
   AND j.id > after ORDER BY j.id LIMIT 64 FOR UPDATE OF j SKIP LOCKED`, then `Store.claim_many`'s own
   statement (run inside that transaction) for exactly those jobs. A lane whose pick comes back empty
   from the batch's start while pairs are still pending (locked by another lane) waits 5 ms and picks
-  again. Written here only: the product is not changed.
+  again. Written here only: the product is not changed. SKIP LOCKED does not make B collision-free:
+  the pick reads `ai_responses` in its statement's snapshot, so a job another lane claimed and
+  committed just after that snapshot is unlocked again and picked; the claim's ON CONFLICT ... WHERE
+  then returns None for it (counted as wasted, as in A).
 - Variant **B0** (on request, `--variants A,B,B0`): B without the keyset (every pick scans from the
   batch's first job, as a textbook queue does).
 
@@ -30,6 +33,11 @@ does), Postgres CPU per pair (the backends of the run, by psutil, while they liv
 waiting on a lock, mean waiters, which lock), and the correctness check: every pair claimed exactly
 once (one row per pair, `attempts = 1` on every row, every row `success`, the lanes' claimed counts
 summing to the pair count, no claim lost before its answer).
+
+The database holds an earlier batch over the same prompts, every pair answered (`--history 1`), and
+is analysed before the run: a tracker's database the day after (statistics of an empty `ai_responses`
+gave variant B's pick a nested loop over every response). `--pgbouncer` puts a fresh PgBouncer in
+transaction mode (tests/db/pgbouncer.py) between each run's claimers and the server.
 
 `--answers locking` wraps the one UPDATE as `Store.record_successes` does: in one transaction the
 jobs' rows locked `FOR UPDATE` in id order (the store's `_LOCK_JOBS`), the UPDATE, the jobs' counters
