@@ -24,20 +24,22 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import drop_database, fresh_database, machine, print_machine, save, say  # noqa: E402
-from prompt_analyzer.analytics.mentions import BrandTerms, Matcher, Source  # noqa: E402
-from prompt_analyzer.analytics.metrics import compute_report  # noqa: E402
-from prompt_analyzer.analytics.scoring import score  # noqa: E402
-from prompt_analyzer.db.analytics import AnalyticsStore, NewBrand  # noqa: E402
-from prompt_analyzer.db.connect import open_pool, resolve_target  # noqa: E402
-from prompt_analyzer.simulator.content import make_answer  # noqa: E402
+from bench._common import drop_database, fresh_database, machine, print_machine, save, say
+from prompt_analyzer.analytics.mentions import BrandTerms, Matcher, Source
+from prompt_analyzer.analytics.metrics import compute_report
+from prompt_analyzer.analytics.scoring import score
+from prompt_analyzer.db.analytics import AnalyticsStore, NewBrand
+from prompt_analyzer.db.connect import open_pool, resolve_target
+from prompt_analyzer.simulator.content import make_answer
 
 PROJECT = uuid.UUID("6e000000-0000-4000-8000-000000000006")
 BRANDS = [("Acme", ["ACME Corp"], ["acme.com"], True), ("Globex", ["Globex Corporation"], ["globex.io"], False),
-          ("Initech", [], ["initech.com"], False), ("Zoom", [], ["zoom.us"], False), ("Notion", [], ["notion.so"], False),
+          ("Initech", [], ["initech.com"], False), ("Zoom", [], ["zoom.us"], False),
+          ("Notion", [], ["notion.so"], False),
           ("Wikipedia", [], ["wikipedia.org"], False), ("Reuters", [], ["reuters.com"], False),
           ("G2", ["G2 Crowd"], ["g2.com"], False), ("Capterra", [], ["capterra.com"], False),
-          ("Umbrella", ["Umbrella Corp"], [], False), ("Müller Analytik", [], [], False), ("华为", ["Huawei"], [], False)]
+          ("Umbrella", ["Umbrella Corp"], [], False), ("Müller Analytik", [], [], False),
+          ("华为", ["Huawei"], [], False)]
 EXTRA = ["Acme is often recommended.", "Globex and Initech compete on price.", "I couldn't find Umbrella in reviews.",
          "**Zoom** – video calls.", "Many teams use Notion for docs.", "Huawei ships worldwide.", ""]
 
@@ -75,8 +77,8 @@ async def _seed(url: str, answers: list[tuple[str, str, list[tuple[str, str, str
                    SELECT j, %s, %s, p, 'completed', 1 FROM unnest(%s::uuid[], %s::uuid[]) AS t(j, p)""",
                 (batch, PROJECT, jobs, prompts))
             await conn.execute(
-                """INSERT INTO ai_responses (id, analysis_job_id, prompt_tracking_id, project_id, platform, model_version,
-                                            prompt_text, response_text, status)
+                """INSERT INTO ai_responses (id, analysis_job_id, prompt_tracking_id, project_id, platform,
+                                            model_version, prompt_text, response_text, status)
                    SELECT r, j, p, %s, pl, pl || '-model', 'benchmark prompt', txt, 'success'
                    FROM unnest(%s::uuid[], %s::uuid[], %s::uuid[], %s::text[], %s::text[]) AS t(r, j, p, pl, txt)""",
                 (PROJECT, resps, jobs, prompts, [a[0] for a in answers], [a[1] for a in answers]))
