@@ -113,6 +113,7 @@ class BatchModeRunner(Runner):
         the budget has no room (the platform then stops: its other pairs end ``budget_exhausted``)."""
         if self.budget is None:
             return True
+        self._settle(pair, _NOTHING)  # a reservation this pair still holds (a submit that never happened)
         held = self.budget.take(pair.platform, pair.prompt_text, batch=True)
         if held is None:
             lane = self.lanes[pair.platform]
@@ -141,9 +142,9 @@ class BatchModeRunner(Runner):
         await asyncio.gather(*work)  # within the run's grace period (Runner.execute)
 
     async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
-        """``submitted`` while provider batches are open; ``interrupted`` when a provider expired or
-        cancelled requests (they are resumable under the same key)."""
-        if await self.db(self.pbs.for_batch, batch_id, open_only=True):
+        """``submitted`` while provider batches are open (the base runner's rule); ``interrupted`` when a
+        provider expired or cancelled requests (they are resumable under the same key)."""
+        if await super()._final_status(batch_id, status) is BatchStatus.SUBMITTED:
             return BatchStatus.SUBMITTED
         if self.unprocessed and status is not BatchStatus.COMPLETED:
             return BatchStatus.INTERRUPTED
@@ -189,7 +190,9 @@ class BatchModeRunner(Runner):
                 log.warning("%s: provider batches still open at the deadline; `analyze collect` takes them up",
                             name, extra={"event": "batch_deadline", "platform": name})
                 return
-            await lane.sleep(min(delay, left))
+            # Not lane.sleep: a tripped breaker (the budget spent at submit) halts the lane, and the
+            # provider batches already submitted must still be polled at this pace, not in a loop.
+            await self.stop.until_requested(min(delay, left))
 
     # ------------------------------------------------------------------------------ submit
 
@@ -240,6 +243,9 @@ class BatchModeRunner(Runner):
                                   lease_s=HOLD_S, count=True)
             if taken:
                 members += [(m.response_id, m.pair) for m in held]
+            else:
+                for m in held:
+                    self._settle(m.pair, _NOTHING)
         await self.db(self.pbs.set_request_count, pb.id, len(members))
         if not members:
             await self.db(self.pbs.close, pb.id, ProviderBatchState.ABANDONED, error_message="no pair left to ask")
@@ -276,6 +282,8 @@ class BatchModeRunner(Runner):
                         extra={"event": "batch_orphan_unknown", "platform": pb.platform})
             return
         if remote is None:
+            for m in members:  # reserved at start as if at the provider: they are not
+                self._settle(m.pair, _NOTHING)
             n = await self.db(self.pbs.release, pb.id, message="not submitted: the run stopped first", uncount=True)
             await self.db(self.pbs.close, pb.id, ProviderBatchState.ABANDONED,
                           error_message="not found at the provider: never submitted")

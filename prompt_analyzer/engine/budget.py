@@ -47,6 +47,7 @@ class Limit:
     limit: Decimal
     spent: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)
+    parked: Decimal = Decimal(0)  # the part of ``reserved`` held by provider batches (settles at collection)
 
     def fits(self, amount: Decimal) -> bool:
         return self.spent + self.reserved + amount <= self.limit
@@ -63,6 +64,7 @@ class Held:
     amount: Decimal
     limits: Sequence[Limit] = field(default_factory=tuple)
     open: bool = True
+    parked: bool = False  # batch mode's: settles when its provider batch is collected, not soon
 
 
 class CostBudget:
@@ -128,7 +130,8 @@ class CostBudget:
                 return None
         for x in limits:
             x.reserved += amount
-        return Held(amount, limits)
+            x.parked += amount
+        return Held(amount, limits, parked=True)
 
     async def reserve(self, platform: str, prompt: str, halted: asyncio.Event) -> Held | None:
         """Reserve the call's expected cost, waiting while calls in flight may free room.  None: the
@@ -144,7 +147,9 @@ class CostBudget:
                 for x in limits:
                     x.reserved += amount
                 return Held(amount, limits)
-            if all(x.reserved <= 0 for x in blocking):
+            # Waiting helps only if calls in flight will settle soon; provider batches settle when
+            # collected (hours), so their reservations do not count as room to come.
+            if all(x.reserved - x.parked <= 0 for x in blocking):
                 self.exhausted[platform] = blocking[0].describe()
                 return None
             if not await self._wait(halted):
@@ -172,6 +177,8 @@ class CostBudget:
         cost = held.amount if billed is None else billed
         for x in held.limits:
             x.reserved -= held.amount
+            if held.parked:
+                x.parked -= held.amount
             x.spent += cost
         # Wake every waiter: a new event for the next round, so none misses this one.
         self._changed.set()

@@ -121,6 +121,7 @@ class PairCall:
         if self.budget is None:
             return await self._call()
         assert self.response_id is not None
+        await self.lane.provider()  # a provider that cannot be made fails the call before it reserves
         held = await self.budget.reserve(self.lane.name, self.pair.prompt_text, self.lane.halted)
         if held is None:
             self._budget_gone()

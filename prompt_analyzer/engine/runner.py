@@ -29,6 +29,7 @@ from ..config import Settings
 from ..db import BatchRow, DatabaseUnavailable, PairWork, Store
 from ..db.batch_lock import COORDINATOR, SUPERVISOR, WORKER, BatchWorkers
 from ..db.connect import Target
+from ..db.provider_batches import ProviderBatches
 from ..providers import Provider
 from ..redact import scrub
 from ..statuses import FINISHED, BatchStatus
@@ -300,7 +301,11 @@ class Runner:
                               **common)
 
     async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
-        """The status the pairs decided; batch mode's runner may say ``submitted`` instead."""
+        """The status the pairs decided, or ``submitted`` while provider batches of the batch are open
+        (whatever runner finishes it: a live worker or a supervisor too), so that the next run with its
+        key, or `analyze collect`, can still collect them."""
+        if await self.db(ProviderBatches(self.store).for_batch, batch_id, open_only=True):
+            return BatchStatus.SUBMITTED
         return status
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:

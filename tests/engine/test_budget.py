@@ -67,6 +67,21 @@ async def test_a_call_that_does_not_fit_waits_for_the_calls_in_flight() -> None:
     assert budget.exhausted["b"].startswith("[run] max_cost_usd")
 
 
+async def test_a_live_call_does_not_wait_for_provider_batches_to_settle() -> None:
+    """Batch mode's reservations settle when a provider batch is collected (hours, or after a --detach
+    never in this run): a live call that does not fit must end the platform, not wait for them."""
+    budget = _budget("0.003")
+    halted = asyncio.Event()
+    parked = [budget.take("a", PROMPT), budget.take("a", PROMPT)]  # at the provider (batch price)
+    assert all(h is not None for h in parked)
+    live = await asyncio.wait_for(budget.reserve("b", PROMPT, halted), 5)
+    assert live is None and budget.exhausted["b"].startswith("[run] max_cost_usd")
+    for h in parked:  # collected: the parked amounts leave `reserved` and `parked` alike
+        budget.settle(h, Decimal("0.0001"))
+    run_limit = budget._limits["a"][0]
+    assert run_limit.reserved == 0 and run_limit.parked == 0
+
+
 async def test_spent_in_earlier_runs_counts() -> None:
     budget = _budget("0.003")
     budget._limits["a"][0].spent = Decimal("0.002")  # as CostBudget.build sets it from the batch's rows
