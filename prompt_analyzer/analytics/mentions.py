@@ -36,7 +36,7 @@ from .common_words import COMMON_WORDS
 
 __all__ = [
     "MATCHER_VERSION", "REDIRECT_HOSTS", "BrandMention", "BrandTerms", "Matcher", "Occurrence", "Source",
-    "domain_matches", "mask_markup", "normalize_domain",
+    "domain_matches", "is_redirect_host", "mask_markup", "normalize_domain",
 ]
 
 # Bumped whenever the rule above changes what is matched: part of every answer's scoring fingerprint, so
@@ -116,7 +116,8 @@ def domain_matches(host: str, domain: str) -> bool:
     return h == domain or h.endswith("." + domain)
 
 
-def _is_redirect(host: str) -> bool:
+def is_redirect_host(host: str) -> bool:
+    """Whether ``host`` is a grounding-redirect host: never a source's site (matching, metrics)."""
     return any(domain_matches(host, r) for r in REDIRECT_HOSTS)
 
 
@@ -372,7 +373,7 @@ class Matcher:
         cited = [False] * n
         retrieved = [False] * n
         for s in sources:
-            if not s.domain or _is_redirect(s.domain):
+            if not s.domain or is_redirect_host(s.domain):
                 continue
             labels = s.domain.lower().removeprefix("www.").split(".")
             for k in range(len(labels)):  # docs.acme.com: docs.acme.com, acme.com, com

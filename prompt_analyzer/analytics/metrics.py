@@ -29,7 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from ..db import Store
 from ..db.analytics import AnalyticsStore, AnswerRow, BatchInfoRow, BrandRow, CitationRow, MentionRow
 from ..engine.service import NotFound
-from .mentions import REDIRECT_HOSTS, domain_matches
+from .mentions import domain_matches, is_redirect_host
 from .scoring import ProjectBrands, load_project_brands
 from .stats import two_proportion_test, wilson
 
@@ -390,10 +390,6 @@ class Report:
 # ------------------------------------------------------------------------------------------- computing
 
 
-def _is_redirect(host: str) -> bool:
-    return any(domain_matches(host, r) for r in REDIRECT_HOSTS)
-
-
 class _Owners:
     """Which tracked brands a cited host is on (``docs.acme.com`` is on ``acme.com``), cached per host."""
 
@@ -419,8 +415,9 @@ class _Rows:
 
     @classmethod
     async def read(cls, store: AnalyticsStore, batch_ids: Sequence[uuid.UUID], project: uuid.UUID | None) -> _Rows:
+        citations = await store.citations(batch_ids, project)
         return cls(await store.answers(batch_ids, project), await store.mentions(batch_ids, project),
-                   [c for c in await store.citations(batch_ids, project) if c.domain and not _is_redirect(c.domain)])
+                   [c for c in citations if c.domain and not is_redirect_host(c.domain)])
 
 
 def _counts(
