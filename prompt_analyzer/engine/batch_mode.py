@@ -141,14 +141,19 @@ class BatchModeRunner(Runner):
             work.append(self._schedule(live).run(batch_id))
         await asyncio.gather(*work)  # within the run's grace period (Runner.execute)
 
-    async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
-        """``submitted`` while provider batches are open (the base runner's rule); ``interrupted`` when a
-        provider expired or cancelled requests (they are resumable under the same key)."""
-        if await super()._final_status(batch_id, status) is BatchStatus.SUBMITTED:
-            return BatchStatus.SUBMITTED
-        if self.unprocessed and status is not BatchStatus.COMPLETED:
+    async def _amend_status(self, batch_id: uuid.UUID) -> Callable[[BatchStatus], BatchStatus]:
+        """The base runner's rule (``submitted`` while provider batches are open), then ``interrupted``
+        when a provider expired or cancelled requests (they are resumable under the same key)."""
+        base = await super()._amend_status(batch_id)
+        unprocessed = self.unprocessed
+
+        def amend(decided: BatchStatus) -> BatchStatus:
+            amended = base(decided)
+            if amended is BatchStatus.SUBMITTED or not unprocessed or decided is BatchStatus.COMPLETED:
+                return amended
             return BatchStatus.INTERRUPTED
-        return status
+
+        return amend
 
     async def _platform(self, batch_id: uuid.UUID, name: str) -> None:
         """One platform's provider batches: resume, submit, wait, collect, retry."""

@@ -31,6 +31,8 @@ class Client:
 
     async def get(self) -> Provider:
         """The provider, once made; what making it raised, every time."""
+        if self._made.done():  # every call after the first: no shield to build
+            return self._made.result()
         return await asyncio.shield(self._made)
 
     async def aclose(self) -> None:

@@ -300,13 +300,13 @@ class Runner:
         return PromptSchedule(self.store, self.db, lanes, prompts_in_flight=self.run.prompt_concurrency,
                               **common)
 
-    async def _final_status(self, batch_id: uuid.UUID, status: BatchStatus) -> BatchStatus:
-        """The status the pairs decided, or ``submitted`` while provider batches of the batch are open
-        (whatever runner finishes it: a live worker or a supervisor too), so that the next run with its
-        key, or `analyze collect`, can still collect them."""
+    async def _amend_status(self, batch_id: uuid.UUID) -> Callable[[BatchStatus], BatchStatus]:
+        """How the status the pairs decide is amended (read once, before leaving): ``submitted`` while
+        provider batches of the batch are open, whatever runner finishes it (a live worker or a supervisor
+        too), so that the next run with its key, or `analyze collect`, can still collect them."""
         if await self.db(ProviderBatches(self.store).for_batch, batch_id, open_only=True):
-            return BatchStatus.SUBMITTED
-        return status
+            return lambda _decided: BatchStatus.SUBMITTED
+        return lambda decided: decided
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
         async with lane.limit:
@@ -345,16 +345,15 @@ class Runner:
                     self.store.fail_remaining, batch_id, name, error_class=lane.breaker.error_class,
                     message=scrub(f"not called: {lane.breaker.reason}", self.secrets)[:1000],
                 )
-        # What the batch's pairs decide, as batch mode may amend it (``submitted`` while provider
-        # batches are open): asked before leaving, since the decision is taken in the leaving transaction.
-        amended = {s: await self._final_status(batch_id, s) for s in
-                   (BatchStatus.INTERRUPTED, BatchStatus.COMPLETED_WITH_ERRORS, BatchStatus.COMPLETED)}
+        # What the batch's pairs decide, amended (``submitted`` while provider batches are open): read
+        # before leaving, since the decision is taken in the leaving transaction.
+        amend = await self._amend_status(batch_id)
 
         def decide(unfinished: int) -> BatchStatus:
             # The batch's status comes from all its pairs, not from the platforms this process ran.
             if stopped_by:
-                return amended[BatchStatus.INTERRUPTED]
-            return amended[BatchStatus.COMPLETED_WITH_ERRORS if unfinished else BatchStatus.COMPLETED]
+                return amend(BatchStatus.INTERRUPTED)
+            return amend(BatchStatus.COMPLETED_WITH_ERRORS if unfinished else BatchStatus.COMPLETED)
 
         assert self.members is not None
         await self._stop_heartbeat()  # a beat after leaving would make this worker look alive
