@@ -27,6 +27,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import class_row
 
 from ..statuses import FINISHED, BatchStatus
+from .provider_batches import OWNER_PREFIX
 from .store import _BATCH, _BATCH_B, _RECOMPUTE_BATCH_JOBS, BatchRow, Store
 
 log = logging.getLogger("prompt_analyzer.db")
@@ -56,7 +57,7 @@ _LEFT = """
 SELECT (SELECT count(*) FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
         WHERE j.batch_id = %(b)s AND r.status = 'processing' AND r.claim_expires_at >= now()
           AND r.claimed_by IS DISTINCT FROM %(w)s
-          AND coalesce(r.claimed_by, '') NOT LIKE 'provider-batch:%%') AS held,
+          AND coalesce(r.claimed_by, '') NOT LIKE %(held_by_provider)s) AS held,
        EXISTS (SELECT 1 FROM analysis_jobs j CROSS JOIN LATERAL unnest(j.platforms) AS x(platform)
                LEFT JOIN ai_responses r ON r.analysis_job_id = j.id AND r.platform = x.platform
                WHERE j.batch_id = %(b)s
@@ -71,7 +72,7 @@ _EXPIRE_ALL_CLAIMS = """
 UPDATE ai_responses r SET claim_expires_at = now() - interval '1 second'
 FROM analysis_jobs j
 WHERE j.batch_id = %(b)s AND r.analysis_job_id = j.id AND r.status = 'processing'
-  AND coalesce(r.claimed_by, '') NOT LIKE 'provider-batch:%%'
+  AND coalesce(r.claimed_by, '') NOT LIKE %(held_by_provider)s
 """
 
 _LIVE = """
@@ -117,7 +118,8 @@ class BatchWorkers:
         self.round_started_at: datetime | None = None
 
     def _params(self, **extra: Any) -> dict[str, Any]:
-        return {"b": self.batch_id, "w": self.worker, "lease": self.lease_s, **extra}
+        return {"b": self.batch_id, "w": self.worker, "lease": self.lease_s,
+                "held_by_provider": OWNER_PREFIX + "%", **extra}
 
     async def _live(self, conn: AsyncConnection[Any]) -> dict[str, Any]:
         cur = await conn.execute(_LIVE, self._params())
