@@ -21,6 +21,10 @@ row done at once (one statement per group, standing in for the answers), until n
   then returns None for it (counted as wasted, as in A).
 - Variant **B0** (on request, `--variants A,B,B0`): B without the keyset (every pick scans from the
   batch's first job, as a textbook queue does).
+- Variant **P** (the product since B won: `--variants A,P`): `Store.pick_pairs`, B's pick and claim in one
+  statement (no attempt counted), then `Store.count_attempts` for the claimed pairs (one statement per
+  group, as the product's grouped counter before the calls), then the answers; the walk starts over
+  once from the first job when a pick finds nothing further, as `engine.schedules.Picks` does.
 
 Per variant and K: pairs claimed per second (wall clock from the start barrier to the last lane
 done), claim statements, claims that returned nothing and pairs offered to a claim that came back None
@@ -275,6 +279,45 @@ class Lane:
             if got:
                 await self.answer(got)
 
+    async def run_p(self) -> None:
+        """The product's pick (`Store.pick_pairs`), its attempts counted, then the answers."""
+        st, after = self.st, None
+        st.passes = 1
+        while True:
+            t0 = time.perf_counter()
+            picked = await _retrying(st, lambda a=after: self.store.pick_pairs(
+                self.batch_id, self.platform, after=a, limit=self.group, owner=self.owner, lease_s=LEASE_S))
+            st.own_transactions += 1
+            if picked.last_job is None:
+                if after is not None:
+                    after = None
+                    st.passes += 1
+                    continue
+                left = await _retrying(st, lambda: self.store.pending_pairs(
+                    self.batch_id, self.platform, after=None, limit=1))
+                st.own_transactions += 1
+                if not left:
+                    return
+                st.waits += 1
+                await asyncio.sleep(0.005)
+                continue
+            after = picked.last_job
+            claimed = [(p, p.response_id) for p in picked.pairs if p.response_id is not None]
+            if claimed:
+                ours = await _retrying(st, lambda c=claimed: self.store.count_attempts(
+                    [(rid, LEASE_S) for _, rid in c], owner=self.owner))
+                st.own_transactions += 1
+                claimed = [x for x, ok in zip(claimed, ours, strict=True) if ok]
+            st.claim_s.append(time.perf_counter() - t0)
+            st.claims += 1
+            st.claimed += len(claimed)
+            st.offered += len(picked.pairs) + picked.missed
+            st.wasted_pairs += picked.missed
+            if not claimed:
+                st.empty_claims += 1
+            if claimed:
+                await self.answer(claimed)
+
     def _count(self, page: Sequence[PairWork], ids: Sequence[uuid.UUID | None]) -> None:
         st = self.st
         st.claims += 1
@@ -321,6 +364,8 @@ async def _child_main(args: ChildArgs, ready: Any, start: Any, end: Any, results
         async def one(lane: Lane) -> None:
             if args.variant == "A":
                 await lane.run_a()
+            elif args.variant == "P":
+                await lane.run_p()
             else:
                 await lane.run_b(keyset=args.variant == "B")
 
@@ -613,7 +658,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=5000, help="prompts; pairs = prompts x 4 platforms")
     ap.add_argument("--workers", default="1,2,4,8", help="claimer processes, comma-separated")
-    ap.add_argument("--variants", default="A,B", help="A (the product's), B (SKIP LOCKED), B0 (B, no keyset)")
+    ap.add_argument("--variants", default="A,B",
+                    help="A (late claim), B (SKIP LOCKED), B0 (B, no keyset), P (the product's pick)")
     ap.add_argument("--group", type=int, default=64, help="pairs per claim")
     ap.add_argument("--answers", choices=("cheap", "locking", "product"), default="cheap")
     ap.add_argument("--history", type=int, default=1,
@@ -628,7 +674,7 @@ def main() -> None:
     ks = [int(x) for x in args.workers.split(",")]
     variants = [v.strip() for v in args.variants.split(",")]
     for v in variants:
-        if v not in ("A", "B", "B0"):
+        if v not in ("A", "B", "B0", "P"):
             ap.error(f"unknown variant {v!r}")
     m = c.machine()
     c.print_machine(m)

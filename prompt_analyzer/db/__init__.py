@@ -17,6 +17,7 @@ from .store import (
     CitationRow,
     NewPrompt,
     PairWork,
+    Picked,
     PlanRow,
     PlatformHistory,
     PlatformSpend,
@@ -26,7 +27,7 @@ from .store import (
 
 __all__ = [
     "BadDatabaseUrl", "BatchRow", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
-    "NewPrompt", "PairWork", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated", "Store",
+    "NewPrompt", "PairWork", "Picked", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated", "Store",
     "SuccessRecord", "open_database",
 ]
 

@@ -64,13 +64,23 @@ _BATCH_B = sql.SQL(", ".join(f"b.{c.strip()}" for c in _BATCH_COLUMNS.split(",")
 
 @dataclass(frozen=True, slots=True)
 class PairWork:
-    """A (job, platform) pair to call."""
+    """A (job, platform) pair to call; ``response_id`` once a pick has claimed it (:meth:`Store.pick_pairs`)."""
 
     job_id: uuid.UUID
     prompt_id: uuid.UUID
     project_id: uuid.UUID
     prompt_text: str
     platform: str
+    response_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Picked:
+    """What a pick claimed, and where the next pick starts (None: nothing was left after ``after``)."""
+
+    pairs: list[PairWork]
+    last_job: uuid.UUID | None
+    missed: int = 0  # pairs picked but claimed by another worker just before (after the pick's snapshot)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +206,63 @@ WHERE j.id = s.job
 _RECOMPUTE_JOB = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = %(job)s")
 _RECOMPUTE_BATCH_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.batch_id = %(b)s")
 _RECOMPUTE_JOBS = _RECOMPUTE_TEMPLATE.replace("JOBS", "jj.id = ANY(%(jobs)s::uuid[])")
+
+# A page of a batch's pairs on one platform still to do in this round: not succeeded, not held by a live
+# claim, not ended in error during the round (%(round)s) unless interrupted.  The batch's jobs are walked in
+# id order and each job's row for the platform probed (one index lookup per job, stopping at the limit): a
+# page costs the same at job 1 and at job 1,000,000.  Columns: job, prompt, project, pl, txt.
+_PENDING_PAGE = sql.SQL("""
+    SELECT j.id AS job, j.prompt_tracking_id AS prompt, j.project_id AS project, %(pl)s::text AS pl,
+           (SELECT p.prompt_text FROM prompt_tracking p WHERE p.id = j.prompt_tracking_id) AS txt
+    FROM analysis_jobs j
+    WHERE j.batch_id = %(b)s AND j.id > %(after)s AND %(pl)s = ANY(j.platforms)
+      AND NOT EXISTS (
+          SELECT 1 FROM ai_responses r
+          WHERE r.analysis_job_id = j.id AND r.platform = %(pl)s
+            AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())
+                 OR (r.status = 'error' AND r.error_class IS DISTINCT FROM 'interrupted'
+                     AND r.updated_at >= %(round)s::timestamptz)))
+    ORDER BY j.id LIMIT %(n)s""")
+
+# The claim of the pairs of a CTE ``todo`` (job, prompt, project, pl, txt, lease) for %(owner)s, counting
+# %(count)s attempt(s): a pair is claimable when it has no row yet, its claim's lease expired (or is this
+# owner's), or it ended in error before this round (%(round)s; NULL: any error) or was interrupted; a pair
+# that succeeded is never claimed again.  Jobs with a claimed pair become ``running``.  CTE ``c``: the
+# claims (id, analysis_job_id, platform).
+_CLAIM = sql.SQL("""
+    c AS (
+      INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
+                                prompt_text, status, attempts, claimed_by, claim_expires_at)
+      SELECT job, prompt, project, pl, txt, 'processing', %(count)s, %(owner)s, now() + make_interval(secs => lease)
+      FROM todo
+      ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
+          status = 'processing', attempts = ai_responses.attempts + %(count)s,
+          prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
+          claim_expires_at = EXCLUDED.claim_expires_at, updated_at = now()
+      WHERE (ai_responses.status = 'error'
+             AND (ai_responses.error_class = 'interrupted' OR %(round)s::timestamptz IS NULL
+                  OR ai_responses.updated_at < %(round)s::timestamptz))
+         OR (ai_responses.status = 'processing'
+             AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
+      RETURNING id, analysis_job_id, platform),
+    running AS (
+      UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
+      WHERE id IN (SELECT analysis_job_id FROM c) AND status IN ('pending', 'completed', 'failed'))""")
+
+_CLAIM_MANY = sql.SQL("""WITH todo AS (
+      SELECT * FROM unnest(%(jobs)s::uuid[], %(prompts)s::uuid[], %(projects)s::uuid[],
+                           %(pls)s::text[], %(texts)s::text[], %(leases)s::float8[])
+               AS t(job, prompt, project, pl, txt, lease)),""") + _CLAIM + sql.SQL("""
+    SELECT id, analysis_job_id, platform FROM c""")
+
+# A pick: the next page of pairs still to do, their jobs locked for this statement with the ones another
+# transaction holds skipped (FOR UPDATE SKIP LOCKED: two workers' picks never wait for each other nor take
+# the same job), and claimed in the same statement.  Every picked pair is returned, with its claim's id or
+# NULL (the row changed after the statement's snapshot: another worker claimed it just before).
+_PICK = sql.SQL("WITH page AS (") + _PENDING_PAGE + sql.SQL("""
+      FOR UPDATE OF j SKIP LOCKED),
+    todo AS (SELECT page.*, %(lease)s::float8 AS lease FROM page),""") + _CLAIM + sql.SQL("""
+    SELECT page.*, c.id AS response_id FROM page LEFT JOIN c ON c.analysis_job_id = page.job ORDER BY page.job""")
 # The prompts a new batch asks and, per prompt, its platforms (the prompt's own, null = all, intersected
 # with the batch's); a prompt with none left is skipped.  Shared by create_batch and the dry run's plan.
 _CHOSEN_PROMPTS = sql.SQL("""WITH chosen AS (
@@ -467,27 +534,29 @@ class Store:
         self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int,
         round_started_at: datetime | None = None,
     ) -> list[PairWork]:
-        """A page of the batch's pairs on ``platform`` still to do in this round: not succeeded, not
-        held by a live claim, not ended in error during the round (``round_started_at``) unless interrupted."""
-        # Walk the batch's jobs in id order and probe each job's row for this platform (one index
-        # lookup per job, stopping at `limit`): a page costs the same at job 1 and at job 1,000,000.
-        rows = await self.fetchall(
-            """SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id,
-                      (SELECT p.prompt_text FROM prompt_tracking p WHERE p.id = j.prompt_tracking_id) AS prompt_text
-               FROM analysis_jobs j
-               WHERE j.batch_id = %(b)s AND j.id > %(after)s AND %(pl)s = ANY(j.platforms)
-                 AND NOT EXISTS (
-                     SELECT 1 FROM ai_responses r
-                     WHERE r.analysis_job_id = j.id AND r.platform = %(pl)s
-                       AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())
-                            OR (r.status = 'error' AND r.error_class IS DISTINCT FROM 'interrupted'
-                                AND r.updated_at >= %(round)s::timestamptz)))
-               ORDER BY j.id LIMIT %(n)s""",
-            {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit,
-             "round": round_started_at or self.round_started_at},
-        )
-        return [PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"], platform)
-                for r in rows]
+        """A page of the batch's pairs on ``platform`` still to do in this round, read without claiming
+        them (:data:`_PENDING_PAGE`)."""
+        rows = await self.fetchall(_PENDING_PAGE, self._page_params(batch_id, platform, after, limit, round_started_at))
+        return [PairWork(r["job"], r["prompt"], r["project"], r["txt"], platform) for r in rows]
+
+    def _page_params(self, batch_id: uuid.UUID, platform: str, after: uuid.UUID | None, limit: int,
+                     round_started_at: datetime | None) -> dict[str, Any]:
+        return {"b": batch_id, "pl": platform, "after": after or uuid.UUID(int=0), "n": limit,
+                "round": round_started_at or self.round_started_at}
+
+    async def pick_pairs(
+        self, batch_id: uuid.UUID, platform: str, *, after: uuid.UUID | None, limit: int, owner: str,
+        lease_s: float, round_started_at: datetime | None = None,
+    ) -> Picked:
+        """Claim the next page of the batch's pairs on ``platform`` for ``owner``, in one statement
+        (:data:`_PICK`), without counting an attempt: each is counted when its call is about to leave
+        (:meth:`count_attempts`), so a pair picked and never called was not paid for."""
+        params = {**self._page_params(batch_id, platform, after, limit, round_started_at),
+                  "owner": owner, "lease": lease_s, "count": 0}
+        rows = await self.fetchall(_PICK, params)
+        claimed = [PairWork(r["job"], r["prompt"], r["project"], r["txt"], platform, r["response_id"])
+                   for r in rows if r["response_id"] is not None]
+        return Picked(claimed, rows[-1]["job"] if rows else None, len(rows) - len(claimed))
 
     async def pending_jobs(
         self, batch_id: uuid.UUID, platforms: Sequence[str], *, after: uuid.UUID | None, limit: int,
@@ -538,57 +607,32 @@ class Store:
     async def claim_many(
         self, pairs: Sequence[tuple[PairWork, float]], *, owner: str, round_started_at: datetime | None = None
     ) -> list[uuid.UUID | None]:
-        """Claim many pairs in one statement; per pair its response id, or None as in :meth:`claim`.
-
-        A pair is claimable when it has no row yet, its claim's lease expired, or it ended in error
-        before this round (``round_started_at``; None: any error) or was interrupted; a pair that
-        succeeded is never claimed again.  Jobs with a claimed pair become ``running``.
-        """
+        """Claim many pairs in one statement and count their first attempt (:data:`_CLAIM`); per pair its
+        response id, or None as in :meth:`claim`."""
         rows = await self.fetchall(
-            """WITH input AS (
-                 SELECT * FROM unnest(%(jobs)s::uuid[], %(prompts)s::uuid[], %(projects)s::uuid[],
-                                      %(pls)s::text[], %(texts)s::text[], %(leases)s::float8[])
-                          AS t(job, prompt, project, pl, txt, lease)),
-               c AS (
-                 INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
-                                           prompt_text, status, attempts, claimed_by, claim_expires_at)
-                 SELECT job, prompt, project, pl, txt, 'processing', 1, %(owner)s,
-                        now() + make_interval(secs => lease)
-                 FROM input
-                 ON CONFLICT (analysis_job_id, platform) DO UPDATE SET
-                     status = 'processing', attempts = ai_responses.attempts + 1,
-                     prompt_text = EXCLUDED.prompt_text, claimed_by = EXCLUDED.claimed_by,
-                     claim_expires_at = EXCLUDED.claim_expires_at, updated_at = now()
-                 WHERE (ai_responses.status = 'error'
-                        AND (ai_responses.error_class = 'interrupted' OR %(round)s::timestamptz IS NULL
-                             OR ai_responses.updated_at < %(round)s::timestamptz))
-                    OR (ai_responses.status = 'processing'
-                        AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
-                 RETURNING id, analysis_job_id, platform),
-               j AS (
-                 UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()),
-                                          updated_at = now()
-                 WHERE id IN (SELECT analysis_job_id FROM c) AND status IN ('pending', 'completed', 'failed'))
-               SELECT id, analysis_job_id, platform FROM c""",
+            _CLAIM_MANY,
             {"jobs": [p.job_id for p, _ in pairs], "prompts": [p.prompt_id for p, _ in pairs],
              "projects": [p.project_id for p, _ in pairs], "pls": [p.platform for p, _ in pairs],
              "texts": [p.prompt_text for p, _ in pairs], "leases": [lease for _, lease in pairs], "owner": owner,
-             "round": round_started_at or self.round_started_at},
+             "count": 1, "round": round_started_at or self.round_started_at},
         )
         got = {(r["analysis_job_id"], r["platform"]): r["id"] for r in rows}
         return [got.get((p.job_id, p.platform)) for p, _ in pairs]
 
-    async def count_attempt(self, response_id: uuid.UUID, *, owner: str, lease_s: float) -> bool:
-        """Each retry is a paid call: count it before making it, and extend the lease.  False if the
-        claim is no longer ours (another process took the pair over): the retry must not be made."""
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                """UPDATE ai_responses SET attempts = attempts + 1, updated_at = now(),
-                          claim_expires_at = now() + make_interval(secs => %s)
-                   WHERE id = %s AND claimed_by = %s""",
-                (lease_s, response_id, owner),
-            )
-            return cur.rowcount == 1
+    async def count_attempts(self, calls: Sequence[tuple[uuid.UUID, float]], *, owner: str) -> list[bool]:
+        """Each call is paid: count it before making it, and extend its claim's lease (per call its
+        ``lease_s``).  Per call: False if the claim is no longer ours (another process took the pair
+        over), and the call must not be made."""
+        rows = await self.fetchall(
+            """UPDATE ai_responses r SET attempts = r.attempts + 1, updated_at = now(),
+                      claim_expires_at = now() + make_interval(secs => t.lease)
+               FROM unnest(%(ids)s::uuid[], %(leases)s::float8[]) AS t(id, lease)
+               WHERE r.id = t.id AND r.claimed_by = %(owner)s AND r.status = 'processing'
+               RETURNING r.id""",
+            {"ids": [rid for rid, _ in calls], "leases": [lease for _, lease in calls], "owner": owner},
+        )
+        ours = {r["id"] for r in rows}
+        return [rid in ours for rid, _ in calls]
 
     async def renew_claims(self, owner: str, *, lease_s: float) -> int:
         """A worker's heartbeat: its claims live at least ``lease_s`` more (a call may wait long for its

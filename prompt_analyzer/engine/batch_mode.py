@@ -47,6 +47,7 @@ from .lane import Lane
 from .record import Spooled
 from .retry import should_retry
 from .runner import Runner
+from .schedules import call_in_slot
 from .spool import Spool
 
 log = logging.getLogger("prompt_analyzer.engine")
@@ -416,7 +417,7 @@ class BatchModeRunner(Runner):
             taken = await self.db(self.pbs.take_back, [m.response_id for m, _ in retries], owner=self.owner,
                                   lease_s=self.lease_s(lane), count=False)
             if taken:
-                await asyncio.gather(*(self._call_pair(lane, m.pair) for m, _ in retries))
+                await asyncio.gather(*(call_in_slot(lane, m.pair, self._call_pair, self.stop) for m, _ in retries))
             return
         log.info("%s: %d failed request(s) go into a new provider batch", name, len(retries),
                  extra={"event": "batch_retry", "platform": name})

@@ -5,11 +5,12 @@
       │ retry: counted again, after the policy's wait          │  uncount, end)     ▼
       └──────────────────────── retryable error ◄──────────────┴──────────── answer or error ──► record
 
-The claim (the ``ai_responses`` row set ``processing`` with a lease) comes before pacing, so database
-latency never sits between the pacer's evenly spaced slots and the requests.  Every call is counted in
-``attempts`` before it is made; a call that does not leave after all is uncounted.  Under a cost budget
-(:mod:`.budget`) each attempt first reserves its expected cost and settles what it was billed; a budget
-exhausted stops the platform like its breaker, with ``budget_exhausted``.
+The claim (the ``ai_responses`` row set ``processing`` with a lease; made by the lane schedule's pick,
+or here for a pair that comes unclaimed) comes before pacing, so database latency never sits between
+the pacer's evenly spaced slots and the requests.  Every call is counted in ``attempts`` before it is
+made (which also checks the claim is still ours); a call that does not leave after all is uncounted.
+Under a cost budget (:mod:`.budget`) each attempt first reserves its expected cost and settles what it
+was billed; a budget exhausted stops the platform like its breaker, with ``budget_exhausted``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class PairCall:
         self.pp = progress
         self.lease_s = lease_s
         self.budget = budget
-        self.response_id: uuid.UUID | None = None
+        self.response_id: uuid.UUID | None = pair.response_id  # claimed when picked (lane schedule)
         self.attempts = 0  # calls made by this run
         self.errors: list[str] = []
 
@@ -111,6 +112,7 @@ class PairCall:
     # -- steps -----------------------------------------------------------------------------------
 
     async def _claim(self) -> bool:
+        """Claim the pair (unless its pick did) and count this attempt; False: not ours to call."""
         if self.response_id is None:
             self.response_id = await self.rec.claim(self.pair, self.lease_s)
             return self.response_id is not None

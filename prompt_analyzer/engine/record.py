@@ -71,10 +71,16 @@ class Recorder:
         self.extra_metadata = dict(extra_metadata or {})
         self.writer: Grouped[SuccessRecord, str | None] = Grouped(self._write_successes)
         self.claimer: Grouped[tuple[PairWork, float], uuid.UUID | None] = Grouped(self._claim_pairs)
+        self.counter: Grouped[tuple[uuid.UUID, float], bool] = Grouped(self._count_attempts)
 
     async def aclose(self) -> None:
         await self.writer.aclose()
+        await self.close_claims()
+
+    async def close_claims(self) -> None:
+        """No claim or attempt may commit after this (the claims are about to be released)."""
         await self.claimer.aclose()
+        await self.counter.aclose()
 
     # -- claims ----------------------------------------------------------------------------------
 
@@ -86,8 +92,11 @@ class Recorder:
         return await self.db(self.store.claim_many, items, owner=self.owner)
 
     async def count_attempt(self, response_id: uuid.UUID, lease_s: float) -> bool:
-        """Count a retry before making it; False if the claim is no longer ours (do not call)."""
-        return await self.db(self.store.count_attempt, response_id, owner=self.owner, lease_s=lease_s)
+        """Count a call of a claimed pair before making it; False if the claim is no longer ours (do not call)."""
+        return await self.counter.submit((response_id, lease_s))
+
+    async def _count_attempts(self, items: Sequence[tuple[uuid.UUID, float]]) -> list[bool]:
+        return await self.db(self.store.count_attempts, items, owner=self.owner)
 
     async def unclaim(self, response_id: uuid.UUID) -> None:
         """The counted attempt was never made: uncount it, the pair ends ``interrupted``."""

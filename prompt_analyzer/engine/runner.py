@@ -296,7 +296,7 @@ class Runner:
         common: dict[str, Any] = {"stop": self.stop, "page_size": self.run.page_size,
                                   "call_pair": self._call_pair, "on_db_lost": self._lost_database}
         if self.run.prompt_concurrency is None:
-            return LaneSchedule(self.store, self.db, lanes, **common)
+            return LaneSchedule(self.store, self.db, lanes, owner=self.owner, lease_s=self.lease_s, **common)
         return PromptSchedule(self.store, self.db, lanes, prompts_in_flight=self.run.prompt_concurrency,
                               **common)
 
@@ -309,18 +309,18 @@ class Runner:
         return lambda decided: decided
 
     async def _call_pair(self, lane: Lane, pair: PairWork) -> None:
-        async with lane.limit:
-            if self.stop.requested:
-                return
-            call = PairCall(lane, pair, recorder=self.recorder, stop=self.stop, run=self.run,
-                            progress=self.progress.platforms[lane.name], lease_s=self.lease_s(lane),
-                            budget=self.budget)
-            try:
-                await call.run()
-            except DatabaseUnavailable as e:
-                self._lost_database(e)
-            except Exception:  # a bug must not take every platform down: the pair ends `interrupted`
-                log.exception("unexpected error on a %s pair; it is left for the next run", lane.name)
+        """One pair through its steps; the caller holds a slot of the lane's in-flight limit."""
+        if self.stop.requested:
+            return
+        call = PairCall(lane, pair, recorder=self.recorder, stop=self.stop, run=self.run,
+                        progress=self.progress.platforms[lane.name], lease_s=self.lease_s(lane),
+                        budget=self.budget)
+        try:
+            await call.run()
+        except DatabaseUnavailable as e:
+            self._lost_database(e)
+        except Exception:  # a bug must not take every platform down: the pair ends `interrupted`
+            log.exception("unexpected error on a %s pair; it is left for the next run", lane.name)
 
     async def _save_limits(self, batch_id: uuid.UUID) -> None:
         """Give back the day's unsent reservations; record the limits in force on the batch."""
@@ -335,7 +335,7 @@ class Runner:
         stopped_by = self.interrupted_by
         # No claim may commit after the claims are released (a claim group still retrying would leave
         # its rows `processing`): close the claimer first.
-        await self.recorder.claimer.aclose()
+        await self.recorder.close_claims()
         released = await self.db(self.store.release_claims, self.owner)
         if released:
             log.info("%d call(s) did not answer before the stop; their pairs stay resumable", released)

@@ -8,6 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
+import psycopg
 import pytest
 
 from prompt_analyzer.db import NewPrompt, Store
@@ -140,3 +141,66 @@ async def test_workers_finish_a_batch_through_pgbouncer(env: Env, bouncer_url: s
     assert all(n == 1 for a in answered.values() for n in a.values())
     again = await env.analyze("worker", "--key", "pooled")
     assert again.code == 0 and "nothing to do" in again.stderr
+
+
+async def _many(store: Store, key: str, n: int) -> uuid.UUID:
+    await store.import_prompts([NewPrompt(PROJECT, f"{key} prompt {i}") for i in range(n)])
+    batch, _ = await store.create_batch(key=key, trigger="manual", platforms=["openai", "gemini"])
+    return batch.id
+
+
+async def test_concurrent_picks_claim_disjoint_pairs_without_counting_attempts(rows_store: Store) -> None:
+    """Four workers' lanes pick pages at once: every pair is claimed by exactly one of them, and a pick
+    counts no attempt (the call counts its own, if it is made)."""
+    b = await _many(rows_store, "picks", 40)
+    got: dict[str, list[uuid.UUID]] = {}
+
+    async def lane(owner: str, platform: str) -> None:
+        after = None
+        while True:
+            picked = await rows_store.pick_pairs(b, platform, after=after, limit=3, owner=owner, lease_s=60)
+            if picked.last_job is None:
+                if after is None:
+                    return
+                after = None
+                continue
+            after = picked.last_job
+            got.setdefault(platform, []).extend(p.job_id for p in picked.pairs)
+            assert all(p.response_id is not None and p.platform == platform for p in picked.pairs)
+
+    await asyncio.gather(*(lane(f"host:{w}:x", pl) for w in range(4) for pl in ("openai", "gemini")))
+    for platform in ("openai", "gemini"):
+        assert len(got[platform]) == 40 and len(set(got[platform])) == 40
+    rows = await rows_store.fetchall("SELECT status, attempts, claimed_by FROM ai_responses")
+    assert len(rows) == 80
+    assert all(r["status"] == "processing" and r["attempts"] == 0 and r["claimed_by"] for r in rows)
+    jobs = await rows_store.fetchall("SELECT DISTINCT status FROM analysis_jobs WHERE batch_id = %s", (b,))
+    assert [r["status"] for r in jobs] == ["running"]
+
+
+async def test_an_attempt_is_counted_only_on_a_claim_still_held(rows_store: Store) -> None:
+    b = await _many(rows_store, "count", 2)
+    mine = (await rows_store.pick_pairs(b, "openai", after=None, limit=1, owner="host:1:a", lease_s=60)).pairs
+    theirs = (await rows_store.pick_pairs(b, "openai", after=None, limit=1, owner="host:2:b", lease_s=60)).pairs
+    assert len(mine) == len(theirs) == 1 and mine[0].job_id != theirs[0].job_id
+    ids = [mine[0].response_id, theirs[0].response_id]
+    assert await rows_store.count_attempts([(i, 60.0) for i in ids if i], owner="host:1:a") == [True, False]
+    attempts = {r["id"]: r["attempts"] for r in await rows_store.fetchall("SELECT id, attempts FROM ai_responses")}
+    assert attempts == {ids[0]: 1, ids[1]: 0}
+
+
+async def test_a_pick_skips_a_job_another_transaction_holds(rows_store: Store, db_url: str) -> None:
+    """A job locked elsewhere (another worker's pick, an answer being recorded) is passed over at once,
+    not waited for, and picked by a later walk once it is free."""
+    b = await _many(rows_store, "skip", 3)
+    jobs = [r["id"] for r in await rows_store.fetchall(
+        "SELECT id FROM analysis_jobs WHERE batch_id = %s ORDER BY id", (b,))]
+    async with await psycopg.AsyncConnection.connect(db_url) as other:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM analysis_jobs WHERE id = %s FOR UPDATE", (jobs[0],))
+            async with asyncio.timeout(20):  # SKIP LOCKED: no wait (a plain FOR UPDATE would hang here)
+                picked = await rows_store.pick_pairs(b, "openai", after=None, limit=3, owner="host:1:a",
+                                                     lease_s=60)
+            assert [p.job_id for p in picked.pairs] == jobs[1:] and picked.last_job == jobs[2]
+    again = await rows_store.pick_pairs(b, "openai", after=None, limit=3, owner="host:1:a", lease_s=60)
+    assert [p.job_id for p in again.pairs] == jobs[:1]
