@@ -33,9 +33,13 @@ class Kind:
     needs_base_url: bool = False  # True: there is no default endpoint (openai-chat)
     sim_path: str = ""  # the simulator's base path serving this wire format
 
+    @property
+    def module(self) -> str:
+        """The client's module (importing it imports the kind's SDK)."""
+        return f"prompt_analyzer.providers.{self.client.partition(':')[0]}"
+
     def client_class(self) -> Any:
-        module, _, cls = self.client.partition(":")
-        return getattr(importlib.import_module(f"prompt_analyzer.providers.{module}"), cls)
+        return getattr(importlib.import_module(self.module), self.client.partition(":")[2])
 
 
 @dataclass(frozen=True)

@@ -243,7 +243,11 @@ def run(
 
     async def run_batch() -> int:
         s = inv.load_settings()
-        preload(s.platform(p).kind_name for p in (platforms or s.platform_names) if s.platform(p).enabled)
+        kinds = [s.platform(p).kind_name for p in (platforms or s.platform_names) if s.platform(p).enabled]
+        if workers:  # the workers call, not this process: their fork server imports the clients
+            WorkerProcesses.warm(kinds)
+        else:
+            preload(kinds)
         async with database(inv) as db:
             try:
                 prep = await prepare_run(
@@ -265,7 +269,8 @@ def run(
                 await prep.runner.aclose()
                 prep = replace(await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers),
                                created=prep.created, skipped=prep.skipped)
-                supervise(prep.runner, WorkerProcesses(workers, prep.batch.id, global_args=inv.global_args()))
+                supervise(prep.runner, WorkerProcesses(workers, prep.batch.id, global_args=inv.global_args(),
+                                                       kinds=kinds))
             code = await drive(inv, db, prep, json_mode=json_mode)
             await hooks.add_visibility(db.store, prep.batch.id)
             return code
