@@ -263,10 +263,11 @@ class ChildRun:
     pg_cpu_s: float = 0.0  # our database's backends, last sample before exit
     system_busy_s: float = 0.0  # every process on the machine, from /proc/stat
     summary: dict[str, Any] | None = None
+    cpu_unreaped_s: float = 0.0  # descendants wait4() does not count (last sample each; a fork server's children)
 
     @property
     def cpu_s(self) -> float:
-        return self.cpu_user_s + self.cpu_sys_s
+        return self.cpu_user_s + self.cpu_sys_s + self.cpu_unreaped_s
 
 
 def _busy_jiffies() -> float:
@@ -300,6 +301,10 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
     samples: list[tuple[float, float]] = []
     pg_cpu: dict[int, float] = {}
     pg_start: dict[int, float] = {}
+    # Descendants' own CPU (last sample): `run --workers N`'s workers are children of a fork server, not
+    # of the run, so wait4() does not count them.
+    tree_cpu: dict[int, float] = {}
+    tree_parent: dict[int, int] = {}
     done = threading.Event()
 
     def poll() -> None:
@@ -310,8 +315,16 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
         while not done.is_set():
             try:
                 samples.append((round(time.monotonic() - t0, 2), me.memory_info().rss / 2**20))
+                kids = me.children(recursive=True)
             except psutil.Error:
                 break
+            for kid in kids:
+                try:
+                    t = kid.cpu_times()
+                    tree_cpu[kid.pid] = t.user + t.system
+                    tree_parent.setdefault(kid.pid, kid.ppid())
+                except psutil.Error:
+                    pass
             if dbname:
                 for b in _pg_backends(dbname):
                     try:
@@ -332,6 +345,10 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
     wall = time.monotonic() - t0
     done.set()
     th.join()
+    # wait4() counted the children the run reaped itself; add the descendants it did not (a direct child
+    # still alive now was not reaped by it, e.g. a fork server; a grandchild never is).
+    unreaped = sum(cpu for pid, cpu in tree_cpu.items()
+                   if tree_parent[pid] != proc.pid or psutil.pid_exists(pid))
     proc.returncode = os.waitstatus_to_exitcode(status)
     out_f.seek(0)
     err_f.seek(0)
@@ -339,6 +356,7 @@ def run_child(cmd: Sequence[str], env: Mapping[str, str], *, dbname: str | None 
     stderr = err_f.read()
     r = ChildRun(
         cmd=list(cmd), returncode=proc.returncode, wall_s=wall, cpu_user_s=ru.ru_utime, cpu_sys_s=ru.ru_stime,
+        cpu_unreaped_s=unreaped,
         maxrss_mb=ru.ru_maxrss / 1024, stdout=stdout, stderr_tail=stderr[-3000:], samples=samples,
         started_epoch=started_epoch,
         pg_cpu_s=sum(pg_cpu[p] - pg_start.get(p, 0.0) for p in pg_cpu),
