@@ -244,9 +244,7 @@ def run(
     async def run_batch() -> int:
         s = inv.load_settings()
         kinds = [s.platform(p).kind_name for p in (platforms or s.platform_names) if s.platform(p).enabled]
-        if workers:  # the workers call, not this process: their fork server imports the clients
-            WorkerProcesses.warm(kinds)
-        else:
+        if not workers:  # with workers, this process calls nothing: their fork server imports the clients
             preload(kinds)
         async with database(inv) as db:
             try:
@@ -266,6 +264,8 @@ def run(
                 say(msg)
                 return EXIT_OK if b.status == "completed" else EXIT_FAILED
             if workers:
+                # Only now, with the batch made: an early exit (no database, nothing to do) leaves no server.
+                WorkerProcesses.warm(kinds)
                 await prep.runner.aclose()
                 prep = replace(await prepare_join(db, s, prep.batch, role=SUPERVISOR, workers=workers),
                                created=prep.created, skipped=prep.skipped)

@@ -15,6 +15,7 @@ from .migrate import Migration, migrate, pending
 from .store import (
     BatchRow,
     CitationRow,
+    Leftovers,
     NewPrompt,
     PairWork,
     Picked,
@@ -27,8 +28,8 @@ from .store import (
 
 __all__ = [
     "BadDatabaseUrl", "BatchRow", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
-    "NewPrompt", "PairWork", "Picked", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated", "Store",
-    "SuccessRecord", "open_database",
+    "Leftovers", "NewPrompt", "PairWork", "Picked", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated",
+    "Store", "SuccessRecord", "open_database",
 ]
 
 

@@ -84,6 +84,14 @@ class Picked:
 
 
 @dataclass(frozen=True, slots=True)
+class Leftovers:
+    """What a lane's walk that found nothing to pick leaves (:meth:`Store.lane_leftovers`)."""
+
+    mine: list[PairWork]  # this worker's live claims on the platform (with their response ids)
+    pending: bool  # pairs still to do that a pick passed over (their jobs were locked)
+
+
+@dataclass(frozen=True, slots=True)
 class Activity:
     """A batch's remaining work as one worker sees it after its pass (:meth:`Store.batch_activity`)."""
 
@@ -226,7 +234,8 @@ _PENDING_PAGE = sql.SQL("""
 
 # The claim of the pairs of a CTE ``todo`` (job, prompt, project, pl, txt, lease) for %(owner)s, counting
 # %(count)s attempt(s): a pair is claimable when it has no row yet, its claim's lease expired (or is this
-# owner's), or it ended in error before this round (%(round)s; NULL: any error) or was interrupted; a pair
+# owner's, or has none: a row no run of ours holds), or it ended in error before this round (%(round)s;
+# NULL: any error) or was interrupted; a pair
 # that succeeded is never claimed again.  Jobs with a claimed pair become ``running``.  CTE ``c``: the
 # claims (id, analysis_job_id, platform).
 _CLAIM = sql.SQL("""
@@ -243,7 +252,8 @@ _CLAIM = sql.SQL("""
              AND (ai_responses.error_class = 'interrupted' OR %(round)s::timestamptz IS NULL
                   OR ai_responses.updated_at < %(round)s::timestamptz))
          OR (ai_responses.status = 'processing'
-             AND (ai_responses.claim_expires_at < now() OR ai_responses.claimed_by = %(owner)s))
+             AND (ai_responses.claim_expires_at IS NULL OR ai_responses.claim_expires_at < now()
+                  OR ai_responses.claimed_by = %(owner)s))
       RETURNING id, analysis_job_id, platform),
     running AS (
       UPDATE analysis_jobs SET status = 'running', started_at = coalesce(started_at, now()), updated_at = now()
@@ -256,11 +266,13 @@ _CLAIM_MANY = sql.SQL("""WITH todo AS (
     SELECT id, analysis_job_id, platform FROM c""")
 
 # A pick: the next page of pairs still to do, their jobs locked for this statement with the ones another
-# transaction holds skipped (FOR UPDATE SKIP LOCKED: two workers' picks never wait for each other nor take
-# the same job), and claimed in the same statement.  Every picked pair is returned, with its claim's id or
-# NULL (the row changed after the statement's snapshot: another worker claimed it just before).
+# transaction holds skipped (SKIP LOCKED: two picks never wait for each other nor take the same job; NO KEY
+# UPDATE: the key-share locks of rows being inserted for a job do not make a pick pass over it), and claimed
+# in the same statement.  Every picked pair is returned, with its claim's id or NULL (the row changed after
+# the statement's snapshot: another worker claimed it just before).  A job passed over because another
+# transaction held it is found by a later walk (engine/schedules.py, Picks).
 _PICK = sql.SQL("WITH page AS (") + _PENDING_PAGE + sql.SQL("""
-      FOR UPDATE OF j SKIP LOCKED),
+      FOR NO KEY UPDATE OF j SKIP LOCKED),
     todo AS (SELECT page.*, %(lease)s::float8 AS lease FROM page),""") + _CLAIM + sql.SQL("""
     SELECT page.*, c.id AS response_id FROM page LEFT JOIN c ON c.analysis_job_id = page.job ORDER BY page.job""")
 # The prompts a new batch asks and, per prompt, its platforms (the prompt's own, null = all, intersected
@@ -597,6 +609,26 @@ class Store:
             else:
                 jobs.append([pair])
         return jobs
+
+    async def lane_leftovers(
+        self, batch_id: uuid.UUID, platform: str, *, owner: str, round_started_at: datetime | None = None
+    ) -> Leftovers:
+        """After a walk from the first job picked nothing: this worker's claims on the platform (the caller
+        keeps those it handed out; any other is a pick whose reply was lost after it committed), and
+        whether pairs are still to do, passed over because another transaction held their job."""
+        params = {**self._page_params(batch_id, platform, None, 1, round_started_at), "owner": owner}
+        async with self.pool.connection() as conn, conn.pipeline():
+            mine = await conn.execute(
+                """SELECT r.id, r.analysis_job_id, r.prompt_tracking_id, r.project_id, r.prompt_text
+                   FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
+                   WHERE r.claimed_by = %(owner)s AND r.status = 'processing' AND r.platform = %(pl)s
+                     AND j.batch_id = %(b)s""",
+                params,
+            )
+            pending = await conn.execute(_PENDING_PAGE, params)
+            rows, left = await mine.fetchall(), await pending.fetchall()
+        return Leftovers([PairWork(r["analysis_job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"],
+                                   platform, r["id"]) for r in rows], bool(left))
 
     async def claim(
         self, pair: PairWork, *, owner: str, lease_s: float, round_started_at: datetime | None = None

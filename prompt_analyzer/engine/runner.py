@@ -246,7 +246,10 @@ class Runner:
             open_lanes = [name for name, lane in self.lanes.items() if not lane.breaker.open]
             act = await self.db(self.store.batch_activity, batch_id, open_lanes, owner=self.owner)
             if act.todo and open_lanes:
+                before = self.calls
                 await self._schedule().run(batch_id)
+                if self.calls == before:  # nothing it could take yet (held under other transactions' locks)
+                    await self.stop.until_requested(_POLL_S)
                 continue
             if not act.held:
                 return

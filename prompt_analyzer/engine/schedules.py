@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -40,54 +41,92 @@ async def call_in_slot(lane: Lane, pair: PairWork, call_pair: CallPair, stop: St
             await call_pair(lane, pair)
 
 
-PICK_AHEAD_S = 1.0  # a pick claims about this many seconds of the lane's calls (at its rate), at least what is asked
+PICK_AHEAD_S = 1.0  # a pick claims about this many seconds of the lane's calls, at least what is asked
+LOCKED_WAIT_S = (0.01, 0.25)  # pairs left only under other transactions' locks: look again after this (doubling)
+LOCKED_GIVE_UP_S = 10.0  # ... until this long without a pick; what is left then is the runner's next pass
 
 
 class Picks:
     """A lane's pairs, claimed by this worker a page at a time as its calls need them.
 
     The pages follow the batch's jobs in id order from where the last one ended; once a pick finds
-    nothing further, the walk starts over once from the first job (pairs skipped while another
-    transaction held their job, or interrupted meanwhile), and the lane is done when that finds nothing
-    either.  What is left then (a dead worker's claims once they expire) is the runner's next pass."""
+    nothing further, the walk starts over from the first job.  A pick passes over a job another
+    transaction holds (another lane's pick, an answer being written), so a walk from the first job that
+    finds nothing does not yet mean the lane is done: :meth:`Store.lane_leftovers` tells whether pairs
+    are still to do (then the walk waits briefly and starts over) and returns this worker's own claims
+    that no pick handed out (a pick whose reply was lost after it committed, retried since); the lane is
+    done when neither is left, or after :data:`LOCKED_GIVE_UP_S` without a pick (the runner's next pass
+    takes what is left)."""
 
     def __init__(self, store: Store, db: RetryingCalls, batch_id: uuid.UUID, lane: Lane, *, owner: str,
-                 lease_s: float, page_size: int) -> None:
+                 lease_s: float, page_size: int, stopped: Callable[[], bool]) -> None:
         self.store, self.db, self.batch_id, self.lane = store, db, batch_id, lane
         self.owner, self.lease_s, self.page_size = owner, lease_s, page_size
+        self.stopped = stopped
         self._claimed: deque[PairWork] = deque()
+        self._out: set[uuid.UUID] = set()  # handed out, not yet back (see done())
+        self._adopted: set[uuid.UUID] = set()  # own claims taken up by lane_leftovers: never twice
         self._after: uuid.UUID | None = None
         self._done = False
         self._asking = 0  # tasks waiting for a pair
+        self._idle_since: float | None = None  # first walk that found nothing, while pairs were left
+        self._wait = LOCKED_WAIT_S[0]
         self._lock = asyncio.Lock()
 
     def size(self) -> int:
-        """The next pick's size: about PICK_AHEAD_S of calls at the lane's rate, at least one per task
-        waiting, at most a page."""
-        ahead = math.ceil(self.lane.pacer.rpm / 60.0 * PICK_AHEAD_S)
-        return max(1, min(self.page_size, max(ahead, self._asking)))
+        """The next pick's size: about PICK_AHEAD_S of the calls the lane can make (its rate, or its
+        in-flight limit over its latency if that is lower), at least one per task waiting, at most a page."""
+        limits = self.lane.limits
+        rate = min(self.lane.pacer.rpm / 60.0, self.lane.limit.limit / max(limits.concurrency.latency_s(), 0.001))
+        return max(1, min(self.page_size, max(math.ceil(rate * PICK_AHEAD_S), self._asking)))
 
     async def next(self) -> PairWork | None:
-        """A pair claimed for this worker; None once the lane has nothing left to pick."""
+        """A pair claimed for this worker; None once the lane has nothing left to pick (or stops)."""
         self._asking += 1
         try:
             async with self._lock:
-                while not self._claimed and not self._done:
+                while not self._claimed and not self._done and not self.stopped():
                     await self._pick()
-                return self._claimed.popleft() if self._claimed else None
+                if not self._claimed or self.stopped():
+                    return None
+                pair = self._claimed.popleft()
+                assert pair.response_id is not None
+                self._out.add(pair.response_id)
+                return pair
         finally:
             self._asking -= 1
+
+    def done(self, pair: PairWork) -> None:
+        """The caller is through with ``pair`` (answered, failed, or left to the run's end)."""
+        if pair.response_id is not None:
+            self._out.discard(pair.response_id)
 
     async def _pick(self) -> None:
         picked = await self.db(self.store.pick_pairs, self.batch_id, self.lane.name, after=self._after,
                                limit=self.size(), owner=self.owner, lease_s=self.lease_s)
-        if picked.last_job is None:  # nothing after `after`
-            if self._after is None:
-                self._done = True
+        if picked.last_job is not None:  # a page: claimed, or lost to other workers' claims just before
+            self._after = picked.last_job
+            self._claimed.extend(picked.pairs)
+            if picked.pairs:
+                self._idle_since, self._wait = None, LOCKED_WAIT_S[0]
+            return
+        if self._after is not None:  # the end of the walk: start over from the first job
             self._after = None
             return
-        self._after = picked.last_job
-        self._claimed.extend(picked.pairs)
+        left = await self.db(self.store.lane_leftovers, self.batch_id, self.lane.name, owner=self.owner)
+        mine = [p for p in left.mine if p.response_id not in self._out and p.response_id not in self._adopted]
+        if mine:
+            self._adopted.update(p.response_id for p in mine if p.response_id is not None)
+            self._claimed.extend(mine)
+            return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        if not left.pending or now - self._idle_since >= LOCKED_GIVE_UP_S:
+            self._done = True
+            return
+        await self.lane.sleep(self._wait)  # pairs held by other transactions' locks for a moment
+        self._wait = min(self._wait * 2, LOCKED_WAIT_S[1])
 
     def close(self) -> None:
         """Take no more; pairs claimed and not taken stay claimed until the run releases its claims."""
@@ -117,7 +156,7 @@ class LaneSchedule:
 
     async def _lane(self, batch_id: uuid.UUID, lane: Lane) -> None:
         picks = Picks(self.store, self.db, batch_id, lane, owner=self.owner, lease_s=self.lease_s(lane),
-                      page_size=self.page_size)
+                      page_size=self.page_size, stopped=lambda: self._stopped(lane))
 
         async def work() -> None:
             while not self._stopped(lane):
@@ -132,7 +171,10 @@ class LaneSchedule:
                         return
                     if pair is None:
                         return
-                    await self.call_pair(lane, pair)
+                    try:
+                        await self.call_pair(lane, pair)
+                    finally:
+                        picks.done(pair)
 
         async with asyncio.TaskGroup() as tg:
             for _ in range(lane.workers):  # the in-flight limit (lane.limit, adaptive) gates them

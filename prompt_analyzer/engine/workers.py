@@ -8,8 +8,8 @@ through the parent: a worker killed with ``kill -9`` is replaced by the others t
 once its lease expires.
 
 Each worker runs in a session of its own, so a Ctrl-C on the terminal reaches the parent only, which
-passes every SIGINT / SIGTERM on to each worker once: the grace period applies to each, and a second
-signal cuts it short for all.
+passes every SIGINT / SIGTERM on to each worker once (as SIGTERM): the grace period applies to each, and
+a second signal cuts it short for all.
 """
 
 from __future__ import annotations
@@ -39,22 +39,85 @@ from .spool import Spool
 log = logging.getLogger("prompt_analyzer.engine")
 
 _EXIT_WAIT_S = 10.0  # after SIGKILL, how long a worker process may take to be reaped
+_STATUS_WAIT_S = 5.0  # after a worker is gone, how long the fork server may take to report its status
 _CONTEXT = multiprocessing.get_context("forkserver")
-
+_STOPS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}  # the stops a parent passes on
 
 ENTRY = "prompt_analyzer.cli:main"  # the `analyze` command a worker process runs
 
 
 def _worker(argv: Sequence[str]) -> None:
-    """A worker process: its own session (a terminal's Ctrl-C reaches the parent only), no stdout (the
-    summary is the parent's), then ``analyze <argv>``."""
+    """A worker process: its own session (a terminal's Ctrl-C reaches the parent only), no stdin or
+    stdout (the summary is the parent's), the stop signals its own (the fork server runs with SIGINT
+    blocked), then ``analyze <argv>``."""
     os.setsid()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_STOPS.values()))
+    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY)):
+        devnull = os.open(os.devnull, mode)
+        os.dup2(devnull, fd)
+        os.close(devnull)
     sys.argv = ["analyze", *argv]
     module, _, name = ENTRY.partition(":")
     getattr(importlib.import_module(module), name)()
+
+
+async def _readable(fd: int) -> None:
+    """Wait, without a thread, until ``fd`` is readable (a pidfd: the process is gone; a sentinel: its
+    status is in)."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+class _Worker:
+    """One worker process, followed through a pidfd where the system has them: a worker is the fork
+    server's child, and the server may die before it (a signal to the process group, the OOM killer),
+    which would make the worker look exited through multiprocessing's sentinel alone."""
+
+    def __init__(self, proc: BaseProcess) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.pidfd: int | None = None
+        if hasattr(os, "pidfd_open") and self.pid is not None:
+            with contextlib.suppress(OSError):  # already gone, or no pidfds here: the sentinel alone
+                self.pidfd = os.pidfd_open(self.pid)
+        self.code: int | None = None
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.code is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, sig)
+            elif self.pid is not None:
+                os.kill(self.pid, sig)
+
+    async def exited(self) -> int:
+        """Its exit code once it is gone (negative: the signal that killed it; 255: unknown, the fork
+        server went first)."""
+        if self.code is None:
+            if self.pidfd is not None:
+                await _readable(self.pidfd)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_STATUS_WAIT_S):
+                        await _readable(self.proc.sentinel)
+            else:
+                await _readable(self.proc.sentinel)
+            code = self.proc.exitcode
+            self.code = 255 if code is None else code
+            if self.pidfd is not None:
+                os.close(self.pidfd)
+                self.pidfd = None
+        return self.code
 
 
 class WorkerProcesses:
@@ -69,15 +132,21 @@ class WorkerProcesses:
         self.batch_id = batch_id
         self.global_args = list(global_args)
         self.kinds = list(kinds)
-        self.procs: list[BaseProcess] = []
+        self.workers: list[_Worker] = []
+        self.stopping: signal.Signals | None = None  # a stop passed on: no worker starts after it
 
     @staticmethod
     def warm(kinds: Iterable[str]) -> None:
         """Start the fork server now: it imports the command and the clients of ``kinds`` (platform
-        kinds, :data:`..platforms.KINDS`) while the caller connects and creates the batch."""
+        kinds, :data:`..platforms.KINDS`) while the caller goes on.  It starts with SIGINT blocked, so
+        a terminal's Ctrl-C during its imports does not kill it (its workers unblock it)."""
         modules = [ENTRY.partition(":")[0], *dict.fromkeys(KINDS[k].module for k in kinds if k in KINDS)]
         _CONTEXT.set_forkserver_preload(modules)
-        forkserver.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            forkserver.ensure_running()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def argv(self) -> list[str]:
         return [*self.global_args, "worker", str(self.batch_id), "--of", str(self.n)]
@@ -85,62 +154,46 @@ class WorkerProcesses:
     async def start(self) -> None:
         self.warm(self.kinds)  # a no-op once the server runs
         for _ in range(self.n):
-            proc = _CONTEXT.Process(target=_worker, args=(self.argv(),), name="analyze worker")
-            # The first start launches the fork server, which imports `preload` before it forks.
+            if self.stopping is not None:
+                break  # stopped while the others started: no more
+            # daemon: should this process exit with a worker still running, multiprocessing's exit hook
+            # sends it SIGTERM (a clean stop) instead of waiting for it.
+            proc = _CONTEXT.Process(target=_worker, args=(self.argv(),), name="analyze worker", daemon=True)
+            # The first start waits for the fork server's imports.
             await asyncio.to_thread(proc.start)
-            self.procs.append(proc)
-        log.info("started %d worker processes: %s", self.n, " ".join(str(p.pid) for p in self.procs),
+            worker = _Worker(proc)
+            self.workers.append(worker)
+            if self.stopping is not None:  # the stop came while this one was starting
+                worker.signal(self.stopping)
+        log.info("started %d worker processes: %s", len(self.workers), " ".join(str(w.pid) for w in self.workers),
                  extra={"event": "workers_started", "batch": self.batch_id})
 
     def forward(self, reason: str) -> None:
-        """Pass a SIGINT / SIGTERM on to every worker still running."""
-        sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}.get(reason)
-        if sig is None:
+        """Pass a SIGINT / SIGTERM on to every worker still running (and to any started after it), as
+        SIGTERM: a worker just forked may still have the fork server's SIGINT disposition (ignored, so
+        a SIGINT would be lost), never its SIGTERM one; a worker treats both as a stop."""
+        if reason not in _STOPS:
             return
-        for proc in self.procs:
-            if proc.exitcode is None and proc.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(proc.pid, sig)
+        self.stopping = signal.SIGTERM
+        for worker in self.workers:
+            worker.signal(signal.SIGTERM)
 
     async def wait(self) -> list[int]:
         """Wait for every worker to exit; their exit codes (negative: killed by that signal)."""
-        codes = list(await asyncio.gather(*(_exited(p) for p in self.procs)))
-        for proc, code in zip(self.procs, codes, strict=True):
+        codes = list(await asyncio.gather(*(w.exited() for w in self.workers)))
+        for worker, code in zip(self.workers, codes, strict=True):
             if code not in (0, 1, 130, 143):
                 log.warning("worker process %d exited with %s; the other workers take over its pairs",
-                            proc.pid, f"signal {-code}" if code < 0 else code,
+                            worker.pid, f"signal {-code}" if code < 0 else code,
                             extra={"event": "worker_lost", "batch": self.batch_id})
         return codes
 
     async def kill_all(self) -> None:
         """Leftovers (the parent is ending): killed; their claims expire with their leases."""
-        for proc in self.procs:
-            if proc.exitcode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_exited(proc), _EXIT_WAIT_S)
-
-
-async def _exited(proc: BaseProcess) -> int:
-    """The process's exit code, once it has exited (its sentinel becomes readable), without a thread."""
-    if proc.exitcode is None:
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
-
-        def readable() -> None:
-            if not ended.done():
-                ended.set_result(None)
-
-        loop.add_reader(proc.sentinel, readable)
-        try:
-            await ended
-        finally:
-            loop.remove_reader(proc.sentinel)
-        proc.join()
-    code = proc.exitcode
-    assert code is not None
-    return code
+        for worker in self.workers:
+            worker.signal(signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(worker.exited(), _EXIT_WAIT_S)
 
 
 def supervise(runner: Runner, procs: WorkerProcesses) -> None:

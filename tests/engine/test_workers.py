@@ -11,6 +11,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -192,3 +193,74 @@ async def test_shared_limit_holds_across_worker_processes(env: Env) -> None:
     stats = (await env.sim.stats())["platforms"]["openai"]
     assert stats["ok"] == 60, r.stderr[-3000:]  # no call made twice
     assert stats["429"] <= stats["requests"] * 0.2, stats  # 3 x 600 rpm unshared: about 2 in 3 refused
+
+
+async def test_a_stop_while_the_workers_start_reaches_every_worker(env: Env) -> None:
+    """SIGINT while `run --workers 2` is still starting its workers (the fork server importing): no worker
+    starts after the stop without it, so the run ends at once, not after the grace period and a kill."""
+    await _slow(env, 0.5)
+    _config(env, **{p: {"max_concurrency": 2} for p in PLATFORMS})
+    texts = [f"early stop prompt {i}" for i in range(60)]
+    await env.add_prompts(texts)
+    run = await env.start("run", "--key", "early", "--workers", "2", "--json")
+    while not await env.store.fetchone("SELECT 1 FROM analysis_batches WHERE idempotency_key = 'early'"):
+        assert run.returncode is None
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.3)  # the parent is starting the fork server, or the first worker
+    run.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(run.communicate(), 120)
+    assert run.returncode == 130, err.decode()[-2000:]
+    members = await _members(env)
+    for m in members:  # every worker that started has exited, and none is still on the batch
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(m["pid"]), 0)  # type: ignore[call-overload]
+        assert m["state"] != "running"
+    assert not await env.store.fetchone("SELECT 1 FROM ai_responses WHERE status = 'processing'")
+    answered = (await env.sim.stats())["answered"]
+    assert sum(len(a) for a in answered.values()) <= 8, err.decode()[-3000:]  # the calls in flight at the stop
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc: the test extras do not carry psutil)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+    return out
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_workers_outlive_their_fork_server_and_still_stop(env: Env) -> None:
+    """The fork server the workers came from dies (a signal to the process group, the OOM killer): the
+    parent still follows its workers, waits for them and passes a stop on to them."""
+    await _slow(env, 0.5)
+    _config(env, **{p: {"max_concurrency": 2} for p in PLATFORMS})
+    texts = [f"orphan prompt {i}" for i in range(60)]
+    await env.add_prompts(texts)
+    run = await env.start("run", "--key", "orphan", "--workers", "2", "--json")
+    while len([m for m in await _members(env) if m["role"] == "worker"]) < 2:
+        assert run.returncode is None
+        await asyncio.sleep(0.05)
+    workers = {int(m["pid"]) for m in await _members(env) if m["role"] == "worker"}  # type: ignore[call-overload]
+    servers = [c for c in _children(run.pid) if c not in workers and set(_children(c)) & workers]
+    assert len(servers) == 1, "the workers' parent is the run's fork server"
+    os.kill(servers[0], signal.SIGKILL)
+    await asyncio.sleep(1.0)
+    assert run.returncode is None  # still waiting for its workers, which go on
+    run.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(run.communicate(), 120)
+    assert run.returncode == 143, err.decode()[-2000:]
+    assert json.loads(out)["status"] == "interrupted"
+    assert not [pid for pid in workers if _running(pid)]  # exited (a zombie at most: their reaper is gone)
+    assert all(m["state"] == "stopped" for m in await _members(env) if m["role"] == "worker")
+    assert not await env.store.fetchone("SELECT 1 FROM ai_responses WHERE status = 'processing'")
