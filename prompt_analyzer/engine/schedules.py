@@ -34,6 +34,7 @@ from .stopping import Stop
 CallPair = Callable[[Lane, PairWork], Coroutine[Any, Any, None]]
 OnDbLost = Callable[[DatabaseUnavailable], None]
 
+
 async def call_in_slot(lane: Lane, pair: PairWork, call_pair: CallPair, stop: Stop) -> None:
     """``call_pair`` holding a slot of the lane's in-flight limit (a pair that comes already chosen)."""
     async with lane.limit:

@@ -189,6 +189,8 @@ async def test_an_attempt_is_counted_only_on_a_claim_still_held(rows_store: Stor
     assert await rows_store.count_attempts([(i, 60.0) for i in ids if i], owner="host:1:a") == [True, False]
     attempts = {r["id"]: r["attempts"] for r in await rows_store.fetchall("SELECT id, attempts FROM ai_responses")}
     assert attempts == {ids[0]: 1, ids[1]: 0}
+    await rows_store.release_claims("host:1:a")  # stopped: its claim is released, so no more calls on it
+    assert await rows_store.count_attempts([(ids[0], 60.0)], owner="host:1:a") == [False]  # type: ignore[list-item]
 
 
 async def test_a_pick_skips_a_job_another_transaction_holds(rows_store: Store, db_url: str) -> None:
