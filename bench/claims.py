@@ -6,9 +6,9 @@ psycopg pool (`prompt_analyzer.db.open_pool`), and in each process one lane per 
 `analyze worker`. A lane loops: get work, claim a group of 64 pairs (lease 600 s), mark every claimed
 row done at once (one statement per group, standing in for the answers), until no pair is left.
 
-- Variant **A** (the product's statements): `Store.pending_pairs` reads a page of 64 pairs still to do
-  (no lock, keyset `after` the page's last job), then `Store.claim_many` claims them with one
-  `INSERT ... ON CONFLICT (analysis_job_id, platform) DO UPDATE ... WHERE <claimable>`. Lanes of
+- Variant **A** (the late claim, the product's workers' until 29ecc60): `Store.pending_pairs` reads a
+  page of 64 pairs still to do (no lock, keyset `after` the page's last job), then `Store.claim_many`
+  claims them with one `INSERT ... ON CONFLICT (analysis_job_id, platform) DO UPDATE ... WHERE <claimable>`. Lanes of
   several processes read the same page: the losers get None for the pairs taken (wasted reads and
   claims), and their INSERT waits for the winner's transaction to end.
 - Variant **B**: one transaction: `SELECT ... FROM analysis_jobs j WHERE <pending for the platform>
@@ -93,28 +93,15 @@ import _common as c
 
 from prompt_analyzer.backoff import DB_FIRST_S
 from prompt_analyzer.db import NewPrompt, PairWork, Store, SuccessRecord, migrate, open_pool, resolve_target
-from prompt_analyzer.db.store import _LOCK_JOBS, _RECOMPUTE_JOBS
+from prompt_analyzer.db.store import _LOCK_JOBS, _PENDING_PAGE, _RECOMPUTE_JOBS
 
 T = TypeVar("T")
 LEASE_S = 600.0
 ROUND_NONE = None  # no round: any error would be claimable again (none happens here)
 
-# Variant B's pick: the predicate of Store.pending_pairs, locking the jobs it returns and skipping
-# those another transaction holds.
-_PICK = """
-SELECT j.id AS job_id, j.prompt_tracking_id, j.project_id,
-       (SELECT p.prompt_text FROM prompt_tracking p WHERE p.id = j.prompt_tracking_id) AS prompt_text
-FROM analysis_jobs j
-WHERE j.batch_id = %(b)s AND j.id > %(after)s AND %(pl)s = ANY(j.platforms)
-  AND NOT EXISTS (
-      SELECT 1 FROM ai_responses r
-      WHERE r.analysis_job_id = j.id AND r.platform = %(pl)s
-        AND (r.status = 'success' OR (r.status = 'processing' AND r.claim_expires_at >= now())
-             OR (r.status = 'error' AND r.error_class IS DISTINCT FROM 'interrupted'
-                 AND r.updated_at >= %(round)s::timestamptz)))
-ORDER BY j.id LIMIT %(n)s
-FOR UPDATE OF j SKIP LOCKED
-"""
+# Variant B's pick: the product's page of pairs still to do (Store.pending_pairs' statement), locking the
+# jobs it returns and skipping those another transaction holds; its claim is a second statement.
+_PICK = _PENDING_PAGE + sql.SQL(" FOR UPDATE OF j SKIP LOCKED")
 
 # The stand-in for the answers: one statement per group.  Its row count tells whether every claim was
 # still this worker's when its answer came.
@@ -211,7 +198,8 @@ class Lane:
         st.lost_at_answer += len(claimed) - n
 
     async def run_a(self) -> None:
-        """The product's statements: an unlocked page, then one INSERT ... ON CONFLICT claim."""
+        """The late claim (the product's workers' until 29ecc60): an unlocked page, then one INSERT ... ON
+        CONFLICT claim."""
         st, after = self.st, None
         st.passes = 1
         while True:
@@ -236,6 +224,18 @@ class Lane:
             if got:
                 await self.answer(got)
 
+    async def _nothing_left(self) -> bool:
+        """A pick from the first job found nothing: done, unless pairs are still pending under another
+        transaction's lock (then wait 5 ms; the caller picks again)."""
+        st = self.st
+        left = await _retrying(st, lambda: self.store.pending_pairs(self.batch_id, self.platform, after=None, limit=1))
+        st.own_transactions += 1
+        if not left:
+            return True
+        st.waits += 1
+        await asyncio.sleep(0.005)
+        return False
+
     async def run_b(self, *, keyset: bool = True) -> None:
         """SELECT ... FOR UPDATE OF j SKIP LOCKED and the same claim statement, in one transaction."""
         st, after = self.st, None
@@ -248,8 +248,7 @@ class Lane:
                     cur = await conn.execute(_PICK, {"b": self.batch_id, "pl": self.platform, "n": self.group,
                                                      "after": a or uuid.UUID(int=0), "round": ROUND_NONE})
                     rows = await cur.fetchall()
-                    page = [PairWork(r["job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"],
-                                     self.platform) for r in rows]
+                    page = [PairWork(r["job"], r["prompt"], r["project"], r["txt"], self.platform) for r in rows]
                     if not page:
                         return [], []
                     inside = Store(_InTransaction(conn))  # type: ignore[arg-type]
@@ -262,14 +261,8 @@ class Lane:
                     after = None
                     st.passes += 1
                     continue
-                # Nothing unlocked from the start: done, unless pairs are still pending under another's lock.
-                left = await _retrying(st, lambda: self.store.pending_pairs(
-                    self.batch_id, self.platform, after=None, limit=1))
-                st.own_transactions += 1
-                if not left:
+                if await self._nothing_left():
                     return
-                st.waits += 1
-                await asyncio.sleep(0.005)
                 continue
             if keyset:
                 after = page[-1].job_id
@@ -293,13 +286,8 @@ class Lane:
                     after = None
                     st.passes += 1
                     continue
-                left = await _retrying(st, lambda: self.store.pending_pairs(
-                    self.batch_id, self.platform, after=None, limit=1))
-                st.own_transactions += 1
-                if not left:
+                if await self._nothing_left():
                     return
-                st.waits += 1
-                await asyncio.sleep(0.005)
                 continue
             after = picked.last_job
             claimed = [(p, p.response_id) for p in picked.pairs if p.response_id is not None]
