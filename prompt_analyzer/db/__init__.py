@@ -15,7 +15,6 @@ from .migrate import Migration, migrate, pending
 from .store import (
     BatchRow,
     CitationRow,
-    Leftovers,
     NewPrompt,
     PairWork,
     Picked,
@@ -28,7 +27,7 @@ from .store import (
 
 __all__ = [
     "BadDatabaseUrl", "BatchRow", "CitationRow", "Database", "DatabaseError", "DatabaseUnavailable", "EmbeddedError",
-    "Leftovers", "NewPrompt", "PairWork", "Picked", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated",
+    "NewPrompt", "PairWork", "Picked", "PlanRow", "PlatformHistory", "PlatformSpend", "SchemaOutdated",
     "Store", "SuccessRecord", "open_database",
 ]
 

@@ -84,14 +84,6 @@ class Picked:
 
 
 @dataclass(frozen=True, slots=True)
-class Leftovers:
-    """What a lane's walk that found nothing to pick leaves (:meth:`Store.lane_leftovers`)."""
-
-    mine: list[PairWork]  # this worker's live claims on the platform (with their response ids)
-    pending: bool  # pairs still to do that a pick passed over (their jobs were locked)
-
-
-@dataclass(frozen=True, slots=True)
 class Activity:
     """A batch's remaining work as one worker sees it after its pass (:meth:`Store.batch_activity`)."""
 
@@ -610,25 +602,13 @@ class Store:
                 jobs.append([pair])
         return jobs
 
-    async def lane_leftovers(
-        self, batch_id: uuid.UUID, platform: str, *, owner: str, round_started_at: datetime | None = None
-    ) -> Leftovers:
-        """After a walk from the first job picked nothing: this worker's claims on the platform (the caller
-        keeps those it handed out; any other is a pick whose reply was lost after it committed), and
-        whether pairs are still to do, passed over because another transaction held their job."""
-        params = {**self._page_params(batch_id, platform, None, 1, round_started_at), "owner": owner}
-        async with self.pool.connection() as conn, conn.pipeline():
-            mine = await conn.execute(
-                """SELECT r.id, r.analysis_job_id, r.prompt_tracking_id, r.project_id, r.prompt_text
-                   FROM ai_responses r JOIN analysis_jobs j ON j.id = r.analysis_job_id
-                   WHERE r.claimed_by = %(owner)s AND r.status = 'processing' AND r.platform = %(pl)s
-                     AND j.batch_id = %(b)s""",
-                params,
-            )
-            pending = await conn.execute(_PENDING_PAGE, params)
-            rows, left = await mine.fetchall(), await pending.fetchall()
-        return Leftovers([PairWork(r["analysis_job_id"], r["prompt_tracking_id"], r["project_id"], r["prompt_text"],
-                                   platform, r["id"]) for r in rows], bool(left))
+    async def lane_pending(
+        self, batch_id: uuid.UUID, platform: str, *, round_started_at: datetime | None = None
+    ) -> bool:
+        """Whether pairs of the platform are still to do (after a walk claimed nothing: they were passed
+        over because another transaction held their job)."""
+        rows = await self.fetchall(_PENDING_PAGE, self._page_params(batch_id, platform, None, 1, round_started_at))
+        return bool(rows)
 
     async def claim(
         self, pair: PairWork, *, owner: str, lease_s: float, round_started_at: datetime | None = None

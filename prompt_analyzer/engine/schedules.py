@@ -52,12 +52,16 @@ class Picks:
 
     The pages follow the batch's jobs in id order from where the last one ended; once a pick finds
     nothing further, the walk starts over from the first job.  A pick passes over a job another
-    transaction holds (another lane's pick, an answer being written), so a walk from the first job that
-    finds nothing does not yet mean the lane is done: :meth:`Store.lane_leftovers` tells whether pairs
-    are still to do (then the walk waits briefly and starts over) and returns this worker's own claims
-    that no pick handed out (a pick whose reply was lost after it committed, retried since); the lane is
-    done when neither is left, or after :data:`LOCKED_GIVE_UP_S` without a pick (the runner's next pass
-    takes what is left)."""
+    transaction holds (another lane's pick, an answer being written), so a walk that claims nothing does
+    not yet mean the lane is done: :meth:`Store.lane_pending` tells whether pairs are still to do (then
+    the walk waits briefly and starts over); the lane is done when none is, or after
+    :data:`LOCKED_GIVE_UP_S` without a claim (the runner's next pass takes what is left).
+
+    A pick whose reply is lost after it committed (the connection dropped) leaves claims this worker
+    never calls: they are released ``interrupted`` at the run's end, as a stop's are, and taken up by
+    the next pass of a worker still on the batch, or by the next run.  They are not taken up here: an
+    own claim still ``processing`` could also be a pair whose call was made and whose answer went to the
+    spool, and calling it again would pay for it twice."""
 
     def __init__(self, store: Store, db: RetryingCalls, batch_id: uuid.UUID, lane: Lane, *, owner: str,
                  lease_s: float, page_size: int, stopped: Callable[[], bool]) -> None:
@@ -66,11 +70,11 @@ class Picks:
         self.stopped = stopped
         self._claimed: deque[PairWork] = deque()
         self._out: set[uuid.UUID] = set()  # handed out, not yet back (see done())
-        self._adopted: set[uuid.UUID] = set()  # own claims taken up by lane_leftovers: never twice
         self._after: uuid.UUID | None = None
+        self._walk_claimed = False  # the current walk has claimed something
         self._done = False
         self._asking = 0  # tasks waiting for a pair
-        self._idle_since: float | None = None  # first walk that found nothing, while pairs were left
+        self._idle_since: float | None = None  # first walk that claimed nothing, while pairs were left
         self._wait = LOCKED_WAIT_S[0]
         self._lock = asyncio.Lock()
 
@@ -107,23 +111,22 @@ class Picks:
                                limit=self.size(), owner=self.owner, lease_s=self.lease_s)
         if picked.last_job is not None:  # a page: claimed, or lost to other workers' claims just before
             self._after = picked.last_job
-            self._claimed.extend(picked.pairs)
-            if picked.pairs:
+            # A pair still being called here is not handed out twice (its claim expired under a stall).
+            fresh = [p for p in picked.pairs if p.response_id not in self._out]
+            self._claimed.extend(fresh)
+            if fresh:
+                self._walk_claimed = True
                 self._idle_since, self._wait = None, LOCKED_WAIT_S[0]
             return
-        if self._after is not None:  # the end of the walk: start over from the first job
-            self._after = None
-            return
-        left = await self.db(self.store.lane_leftovers, self.batch_id, self.lane.name, owner=self.owner)
-        mine = [p for p in left.mine if p.response_id not in self._out and p.response_id not in self._adopted]
-        if mine:
-            self._adopted.update(p.response_id for p in mine if p.response_id is not None)
-            self._claimed.extend(mine)
-            return
+        walk_claimed, self._after, self._walk_claimed = self._walk_claimed, None, False
+        if walk_claimed:
+            return  # the end of a walk that claimed something: start over from the first job
+        # A whole walk claimed nothing: done, unless pairs are left under other transactions' locks.
         now = time.monotonic()
         if self._idle_since is None:
             self._idle_since = now
-        if not left.pending or now - self._idle_since >= LOCKED_GIVE_UP_S:
+        if (now - self._idle_since >= LOCKED_GIVE_UP_S
+                or not await self.db(self.store.lane_pending, self.batch_id, self.lane.name)):
             self._done = True
             return
         await self.lane.sleep(self._wait)  # pairs held by other transactions' locks for a moment

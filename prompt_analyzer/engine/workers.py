@@ -25,6 +25,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from multiprocessing import forkserver
+from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -51,6 +52,9 @@ def _worker(argv: Sequence[str]) -> None:
     stdout (the summary is the parent's), the stop signals its own (the fork server runs with SIGINT
     blocked), then ``analyze <argv>``."""
     os.setsid()
+    # A terminal's Ctrl-C that reached this process before setsid() is pending: dropped, it is the parent's.
+    while signal.sigtimedwait({signal.SIGINT}, 0) is not None:
+        pass
     signal.pthread_sigmask(signal.SIG_UNBLOCK, set(_STOPS.values()))
     for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY)):
         devnull = os.open(os.devnull, mode)
@@ -87,13 +91,23 @@ class _Worker:
         self.proc = proc
         self.pid = proc.pid
         self.pidfd: int | None = None
-        if hasattr(os, "pidfd_open") and self.pid is not None:
-            with contextlib.suppress(OSError):  # already gone, or no pidfds here: the sentinel alone
-                self.pidfd = os.pidfd_open(self.pid)
+        self.gone = False  # exited before it could be followed: never signalled by a pid now free
         self.code: int | None = None
+        if not hasattr(os, "pidfd_open") or self.pid is None:
+            return  # no pidfds here: the pid and the sentinel
+        try:
+            self.pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            self.gone = True
+            return
+        except OSError:  # pidfds not allowed here: the pid and the sentinel
+            return
+        if wait([proc.sentinel], 0):  # its status was already in: the pid may belong to another process now
+            os.close(self.pidfd)
+            self.pidfd, self.gone = None, True
 
     def signal(self, sig: signal.Signals) -> None:
-        if self.code is not None:
+        if self.code is not None or self.gone:
             return
         with contextlib.suppress(ProcessLookupError):
             if self.pidfd is not None:

@@ -161,7 +161,7 @@ async def test_concurrent_picks_claim_disjoint_pairs_without_counting_attempts(r
             picked = await rows_store.pick_pairs(b, platform, after=after, limit=3, owner=owner, lease_s=60)
             if picked.last_job is None:
                 if after is None:  # done unless pairs are left that a pick passed over (their job was locked)
-                    if not (await rows_store.lane_leftovers(b, platform, owner=owner)).pending:
+                    if not await rows_store.lane_pending(b, platform):
                         return
                     await asyncio.sleep(0.01)
                 after = None
