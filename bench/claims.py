@@ -224,13 +224,17 @@ class Lane:
             if got:
                 await self.answer(got)
 
-    async def _nothing_left(self) -> bool:
-        """A pick from the first job found nothing: done, unless pairs are still pending under another
-        transaction's lock (then wait 5 ms; the caller picks again)."""
+    async def _walk_ended(self, after: uuid.UUID | None) -> bool:
+        """A pick found nothing after ``after``: True if the lane is done.  A walk that began mid-way
+        starts over; one from the first job is done unless pairs are still pending under another
+        transaction's lock (`Store.lane_pending`; then wait 5 ms and pick again)."""
         st = self.st
-        left = await _retrying(st, lambda: self.store.pending_pairs(self.batch_id, self.platform, after=None, limit=1))
+        if after is not None:
+            st.passes += 1
+            return False
+        pending = await _retrying(st, lambda: self.store.lane_pending(self.batch_id, self.platform))
         st.own_transactions += 1
-        if not left:
+        if not pending:
             return True
         st.waits += 1
         await asyncio.sleep(0.005)
@@ -257,12 +261,9 @@ class Lane:
             page, ids = await _retrying(st, pick_and_claim)
             st.own_transactions += 1
             if not page:
-                if after is not None:
-                    after = None
-                    st.passes += 1
-                    continue
-                if await self._nothing_left():
+                if await self._walk_ended(after):
                     return
+                after = None
                 continue
             if keyset:
                 after = page[-1].job_id
@@ -282,12 +283,9 @@ class Lane:
                 self.batch_id, self.platform, after=a, limit=self.group, owner=self.owner, lease_s=LEASE_S))
             st.own_transactions += 1
             if picked.last_job is None:
-                if after is not None:
-                    after = None
-                    st.passes += 1
-                    continue
-                if await self._nothing_left():
+                if await self._walk_ended(after):
                     return
+                after = None
                 continue
             after = picked.last_job
             claimed = [(p, p.response_id) for p in picked.pairs if p.response_id is not None]

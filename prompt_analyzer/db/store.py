@@ -227,9 +227,8 @@ _PENDING_PAGE = sql.SQL("""
 # The claim of the pairs of a CTE ``todo`` (job, prompt, project, pl, txt, lease) for %(owner)s, counting
 # %(count)s attempt(s): a pair is claimable when it has no row yet, its claim's lease expired (or is this
 # owner's, or has none: a row no run of ours holds), or it ended in error before this round (%(round)s;
-# NULL: any error) or was interrupted; a pair
-# that succeeded is never claimed again.  Jobs with a claimed pair become ``running``.  CTE ``c``: the
-# claims (id, analysis_job_id, platform).
+# NULL: any error) or was interrupted; a pair that succeeded is never claimed again.  Jobs with a claimed
+# pair become ``running``.  CTE ``c``: the claims (id, analysis_job_id, platform).
 _CLAIM = sql.SQL("""
     c AS (
       INSERT INTO ai_responses (analysis_job_id, prompt_tracking_id, project_id, platform,
